@@ -1,0 +1,53 @@
+"""medfuse's GAN zoo: registries of losses, regularizers, blocks, networks and systems, and paper presets.
+
+``gan_models.build(name, **overrides)`` builds a ready system (optimizers created) from a preset name
+(``presets/<name>.yaml``) or, when no preset has that name, from a system name in ``SYSTEMS``.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+from gan_models.registry import (BLOCKS, CONTENT_LOSSES, DISCRIMINATORS, GENERATORS, LOSSES,  # noqa: F401
+                                 REGULARIZERS, SYSTEMS, Registry)
+
+_SUBPACKAGES = ("losses", "regularizers", "blocks", "networks", "systems")
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every module of the registry subpackages so their ``@register`` decorators run."""
+    global _loaded
+    if _loaded:
+        return
+    for sub in _SUBPACKAGES:
+        pkg = importlib.import_module(f"gan_models.{sub}")
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"gan_models.{sub}."):
+            importlib.import_module(info.name)
+    _loaded = True
+
+
+def presets() -> list[str]:
+    from gan_models.presets import preset_names
+    return preset_names()
+
+
+def build(name: str, **overrides: Any):
+    """Build a system from a preset (or a bare system name) with ``overrides`` merged into its params."""
+    from gan_models.presets import load_preset, preset_names
+    load_all()
+    if name in preset_names():
+        system_name, params = load_preset(name, **overrides)
+    elif name in SYSTEMS:
+        system_name, params = name, dict(overrides)
+    else:
+        raise KeyError(f"unknown preset or system {name!r}; presets: {preset_names()}; systems: {SYSTEMS.names()}")
+    system = SYSTEMS.build(system_name, **params)
+    return system.setup()
+
+
+def zoo() -> dict[str, list[str]]:
+    load_all()
+    return {"losses": LOSSES.names(), "regularizers": REGULARIZERS.names(), "systems": SYSTEMS.names(),
+            "presets": presets()}

@@ -1,0 +1,1 @@
+"""Adversarial losses, registered in ``gan_models.registry.LOSSES``."""

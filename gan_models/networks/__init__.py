@@ -1,0 +1,1 @@
+"""Registered in gan_models.registry."""

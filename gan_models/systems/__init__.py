@@ -1,0 +1,1 @@
+"""Topologies ("systems"): registered in ``gan_models.registry.SYSTEMS``."""

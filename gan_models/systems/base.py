@@ -1,0 +1,131 @@
+"""GAN systems: a topology owns its networks and optimisers and lists its ordered update phases.
+
+A system never contains a training loop.  :class:`gan_models.training.trainer.Trainer` runs, for every batch,
+each :class:`Phase` in order ``phase.repeats_at(step)`` times: zero the phase's optimizer, compute the phase's
+:class:`LossTerms`, backward, step, then the phase's ``after_step`` hook (weight clipping, Fisher lambda,
+image pools...).  Examples: one G/one D = ``[D, G]``; DDcGAN = ``[D_a, D_b, G]``; MAD-GAN = ``[D, G_1..G_k]``;
+CycleGAN = ``[G_AB+G_BA, D_A, D_B]``.
+
+Networks live in three ``nn.ModuleDict``s (``generators``, ``discriminators``, ``aux`` for encoders, Q heads,
+classifiers) so the distributed wrapper can wrap each one (``wrap_networks``) and checkpoints see them all.
+Training-state scalars (step counters, Fisher lambda, image pools) go through :meth:`extra_state` /
+:meth:`load_extra_state` and are part of :meth:`checkpoint_state`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gan_models.losses.base import LossTerms, OptimizerSpec
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class Phase:
+    """One ordered update step of a system."""
+    name: str
+    optimizer: str
+    compute: Callable[[Batch, int], LossTerms]
+    repeats: int | Callable[[int], int] = 1
+    after_step: Callable[[LossTerms], None] | None = None
+    # networks whose gradients this phase produces and steps (for freezing the rest / DDP no_sync decisions)
+    networks: tuple[str, ...] = ()
+
+    def repeats_at(self, step: int) -> int:
+        return self.repeats(step) if callable(self.repeats) else int(self.repeats)
+
+
+def make_optimizer(params, spec: OptimizerSpec) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if spec.name == "adam":
+        return torch.optim.Adam(params, lr=spec.lr, betas=spec.betas)
+    if spec.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=spec.lr)
+    if spec.name == "sgd":
+        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum)
+    raise KeyError(f"unknown optimizer {spec.name!r}; known: adam, rmsprop, sgd")
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper (or the module itself)."""
+    return getattr(module, "module", module)
+
+
+class GANSystem(nn.Module):
+    """Base class of every topology."""
+
+    #: what ``batch`` must contain, e.g. ("a", "b") for fusion, ("x",) for unconditional, ("x", "y") conditional
+    batch_keys: tuple[str, ...] = ("x",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generators = nn.ModuleDict()
+        self.discriminators = nn.ModuleDict()
+        self.aux = nn.ModuleDict()
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.register_buffer("step_count", torch.zeros((), dtype=torch.long), persistent=True)
+
+    # ---- to implement ----
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    # ---- helpers ----
+    def setup(self) -> "GANSystem":
+        """Create the optimizers (call after moving to the device and after wrapping networks)."""
+        self.optimizers = self.configure_optimizers()
+        return self
+
+    def wrap_networks(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Replace every network by ``wrap(network)`` (e.g. DDP via ``ray.train.torch.prepare_model``)."""
+        for group in (self.generators, self.discriminators, self.aux):
+            for k in list(group.keys()):
+                if sum(p.numel() for p in group[k].parameters() if p.requires_grad) > 0:
+                    group[k] = wrap(group[k])
+
+    def extra_state(self) -> dict[str, Any]:
+        """Training-state scalars and buffers outside the networks (override and call super)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if state:
+            raise KeyError(f"{type(self).__name__} has no extra state, got {sorted(state)}")
+
+    def network_state(self) -> dict[str, Any]:
+        return {group_name: {k: unwrap(m).state_dict() for k, m in group.items()}
+                for group_name, group in (("generators", self.generators),
+                                          ("discriminators", self.discriminators),
+                                          ("aux", self.aux))}
+
+    def load_network_state(self, state: dict[str, Any]) -> None:
+        for group_name, group in (("generators", self.generators), ("discriminators", self.discriminators),
+                                  ("aux", self.aux)):
+            saved = state.get(group_name, {})
+            missing = set(group.keys()) ^ set(saved.keys())
+            if missing:
+                raise KeyError(f"checkpoint {group_name} {sorted(saved)} do not match the system's {sorted(group)}")
+            for k, m in group.items():
+                unwrap(m).load_state_dict(saved[k])
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "networks": self.network_state(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "step_count": int(self.step_count),
+            "extra": self.extra_state(),
+        }
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        self.load_network_state(state["networks"])
+        if set(state["optimizers"]) != set(self.optimizers):
+            raise KeyError(f"checkpoint optimizers {sorted(state['optimizers'])} != {sorted(self.optimizers)}")
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.step_count.fill_(int(state["step_count"]))
+        self.load_extra_state(state.get("extra", {}))

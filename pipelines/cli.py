@@ -1,0 +1,55 @@
+"""The ``medfuse`` console script.  Sub-commands are modules in ``pipelines/commands/``: each defines
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; adding a command never touches this file.
+
+Bad input raises :class:`CliError` (or ``FileNotFoundError``/``ValueError`` naming the file); the CLI then
+prints one line ``medfuse <cmd>: error: <message>`` and exits with code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from pipelines import commands
+
+
+class CliError(Exception):
+    """Bad input: the message names the file and the problem."""
+
+
+def _command_modules():
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"pipelines.commands.{info.name}")
+        if hasattr(mod, "NAME") and hasattr(mod, "run"):
+            yield mod
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = argparse.ArgumentParser(prog="medfuse", description="GAN-based multimodal medical image fusion")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    mods = {}
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
+        mod.add_arguments(p)
+        mods[mod.NAME] = mod
+    return parser, mods
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipelines.env import quiet_telemetry
+    quiet_telemetry()
+    parser, mods = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(mods[args.command].run(args) or 0)
+    except (CliError, FileNotFoundError, ValueError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"medfuse {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

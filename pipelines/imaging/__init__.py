@@ -1,0 +1,1 @@
+"""Image conversions shared by readers, baselines, models and metrics."""

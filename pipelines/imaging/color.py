@@ -1,0 +1,45 @@
+"""BT.601 (full-range, JPEG) luma/chroma conversions.
+
+Pseudo-colour PET/SPECT are fused on their luma Y and get their Cb/Cr back afterwards.  Y is exactly the
+grey value the field's reference evaluator computes (``cv2.cvtColor(BGR2GRAY)`` on float: 0.299 R + 0.587 G +
+0.114 B), so "fuse Y, put CbCr back" and "fuse grey" give the same Y.
+
+All functions work on float arrays in [0, 1] (Y, Cb, Cr in [0, 1], chroma centred at 0.5), numpy or torch,
+with the channel axis last for RGB.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_KR, _KG, _KB = 0.299, 0.587, 0.114
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RGB in [0, 1] (..., 3) -> (Y, Cb, Cr), each (...) in [0, 1]."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    if rgb.shape[-1] != 3:
+        raise ValueError(f"expected (..., 3) RGB, got shape {rgb.shape}")
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = _KR * r + _KG * g + _KB * b
+    cb = 0.5 + (b - y) / (2.0 * (1.0 - _KB))
+    cr = 0.5 + (r - y) / (2.0 * (1.0 - _KR))
+    return y, cb, cr
+
+
+def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """(Y, Cb, Cr) in [0, 1] -> RGB (..., 3) in [0, 1] (clipped)."""
+    y = np.asarray(y, dtype=np.float64)
+    cb = np.asarray(cb, dtype=np.float64) - 0.5
+    cr = np.asarray(cr, dtype=np.float64) - 0.5
+    r = y + 2.0 * (1.0 - _KR) * cr
+    b = y + 2.0 * (1.0 - _KB) * cb
+    g = (y - _KR * r - _KB * b) / _KG
+    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+
+
+def is_pseudo_colour(rgb: np.ndarray, tol: float = 2.0 / 255.0) -> bool:
+    """True when an RGB image carries colour (some pixel's channels differ by more than ``tol``)."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        return False
+    return bool((rgb.max(axis=-1) - rgb.min(axis=-1)).max() > tol)
