@@ -95,9 +95,26 @@ class AdversarialLoss:
     n_critic: int = 1
     d_optimizer: OptimizerSpec = OptimizerSpec()
     g_optimizer: OptimizerSpec = OptimizerSpec()
-    default_regularizers: tuple[str, ...] = ()
+    #: ((name in REGULARIZERS, params), ...) added to the critic loss by
+    #: ``gan_models.regularizers.apply_regularizers`` in every D phase (weights are inside the params)
+    default_regularizers: tuple[tuple[str, dict[str, Any]], ...] = ()
     clip_weights: float | None = None      # WGAN weight clipping, applied after each critic step
     critic_norm: str = "batch"             # the normalisation a critic may use ("batch" or "none": no BN, GP family)
+
+    def critic_repeats(self, step: int) -> int:
+        """Critic updates before generator step ``step`` (``Phase(repeats=loss.critic_repeats)``)."""
+        return int(self.n_critic)
+
+    def after_critic_step(self, critic: Any, terms: LossTerms) -> None:
+        """Everything a loss needs after each critic optimizer step; systems call only this.
+
+        Clips weights (``clip_weights``; submodules with ``exempt_from_weight_clip = True`` are skipped),
+        retracts Stiefel heads (modules with a ``retract_()`` method, e.g. McGAN's covariance head) and then
+        calls :meth:`after_d_step` (Fisher lambda).  ``critic`` may be a module, a list of modules or None.
+        """
+        from gan_models.regularizers.post_step import critic_post_step
+        critic_post_step(critic, clip=self.clip_weights)
+        self.after_d_step(terms)
 
     def d_loss(self, real_out: Any, fake_out: Any, **ctx: Any) -> LossTerms:
         raise NotImplementedError
