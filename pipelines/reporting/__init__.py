@@ -1,0 +1,1 @@
+"""Report helpers: markdown tables, image grids, published reference values."""

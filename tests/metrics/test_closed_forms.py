@@ -1,0 +1,106 @@
+"""Closed-form and property checks of single metrics."""
+import math
+
+import numpy as np
+import pytest
+from conftest import random_triplet
+
+from pipelines.metrics import fused_to_255, nrmse, quantize_255, score_pair
+from pipelines.metrics.filters import box_sum_valid, filter_valid, gaussian_1d
+
+
+def test_entropy_of_constant_is_zero_and_of_two_equal_halves_is_one_bit():
+    z = np.zeros((32, 32))
+    assert score_pair(z + 77, z, z, metrics=["EN"])["EN"] == 0.0
+    half = np.zeros((32, 32))
+    half[:, 16:] = 255
+    assert score_pair(half, z, z, metrics=["EN"])["EN"] == pytest.approx(1.0)
+
+
+def test_sd_sf_ag_known_values():
+    z = np.zeros((32, 32))
+    half = np.zeros((32, 32))
+    half[:, 16:] = 255
+    r = score_pair(half, z, z, metrics=["SD", "SF", "AG"])
+    assert r["SD"] == pytest.approx(127.5)
+    # one column step of 255 in each of 32 rows: row-diff mean = 32*255^2/(32*31)
+    assert r["SF"] == pytest.approx(math.sqrt(255 ** 2 / 31))
+    # np.gradient: columns 15 and 16 get 127.5 -> sqrt(127.5^2/2) in 2 of 32 columns
+    assert r["AG"] == pytest.approx(2 / 32 * 127.5 / math.sqrt(2))
+
+
+def test_identical_fused_and_source_gives_ssim_part_one_and_mi_symmetry():
+    rng = np.random.default_rng(0)
+    F, A, B = random_triplet(rng)
+    r = score_pair(F, F, B, metrics=["SSIM", "MI", "CC", "MSE"])
+    assert r["SSIM_A"] == pytest.approx(1.0, abs=1e-12)
+    assert r["CC_A"] == pytest.approx(1.0)
+    assert r["MSE_A"] == 0.0
+    swapped = score_pair(B, F, F, metrics=["MI"])
+    assert swapped["MI_A"] == pytest.approx(r["MI_B"], rel=1e-12)      # MI(F,B) == MI(B,F)
+    # MI(F, F) is the entropy of F in nats
+    en_bits = score_pair(F, F, F, metrics=["EN"])["EN"]
+    assert r["MI_A"] == pytest.approx(en_bits * math.log(2), rel=1e-9)
+
+
+def test_scd_nan_when_fused_equals_a_source():
+    rng = np.random.default_rng(1)
+    F, A, B = random_triplet(rng)
+    assert math.isnan(score_pair(B, A, B, metrics=["SCD"])["SCD"])
+    assert not math.isnan(score_pair(F, A, B, metrics=["SCD"])["SCD"])
+
+
+def test_vif_of_copying_a_source_is_at_least_one():
+    rng = np.random.default_rng(2)
+    F, A, B = random_triplet(rng)
+    r = score_pair(A, A, B, metrics=["VIF"])
+    assert r["VIF_A"] == pytest.approx(1.0)
+    assert r["VIF"] >= 1.0
+
+
+def test_psnr_uses_max_of_fused_image():
+    A = np.full((16, 16), 100.0)
+    F = A + 10.0
+    r = score_pair(F, A, A, metrics=["PSNR", "MSE"])
+    assert r["MSE"] == pytest.approx(100.0)
+    assert r["PSNR"] == pytest.approx(10 * math.log10(110.0 ** 2 / 100.0))
+
+
+def test_nrmse_matches_skimage():
+    from skimage.metrics import normalized_root_mse
+    rng = np.random.default_rng(3)
+    t = rng.random((20, 30))
+    p = t + rng.normal(0, 0.1, t.shape)
+    for norm in ("euclidean", "min-max", "mean"):
+        assert nrmse(p, t, norm) == pytest.approx(normalized_root_mse(t, p, normalization=norm), rel=1e-12)
+    with pytest.raises(ValueError, match="normalization"):
+        nrmse(p, t, "bogus")
+
+
+def test_filters_equal_scipy_convolve2d():
+    from scipy.signal import convolve2d
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (2, 70, 90)).astype(np.float64)
+    for n in (17, 9, 5, 3):
+        g = gaussian_1d(n, n / 5)
+        for step in (1, 2):
+            exp = np.stack([convolve2d(x, np.outer(g, g), mode="valid")[::step, ::step] for x in X])
+            np.testing.assert_allclose(filter_valid(X, g, step), exp, rtol=1e-12, atol=1e-9)
+    exp = np.stack([convolve2d(x, np.ones((7, 7)), mode="valid") for x in X])
+    np.testing.assert_array_equal(box_sum_valid(X, 7), exp)        # exact on integers
+
+
+def test_fused_to_255_stretch_and_rounding():
+    f = np.array([[0.2, 0.4], [0.6, 0.3]])
+    out = fused_to_255(f, stretch=True)
+    np.testing.assert_array_equal(out, [[0.0, 128.0], [255.0, 64.0]])     # 127.5 -> 128, 63.75 -> 64
+    np.testing.assert_array_equal(quantize_255(np.array([0.5, 1.5, 2.5, -3.0, 300.0])), [0, 2, 2, 0, 255])
+    np.testing.assert_array_equal(fused_to_255(np.array([[0.5, 1.2]]), stretch=False), [[128.0, 255.0]])
+    np.testing.assert_array_equal(fused_to_255(np.full((2, 2), 0.3)), np.zeros((2, 2)))
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(ValueError, match="shapes differ"):
+        score_pair(np.zeros((16, 16)), np.zeros((16, 17)), np.zeros((16, 16)))
+    with pytest.raises(ValueError, match="H, W"):
+        score_pair(np.zeros(16), np.zeros(16), np.zeros(16))
