@@ -91,10 +91,10 @@ def test_docker_base_image_matches_ray_pin():
 def test_retrain_overrides_and_plan(tmp_path, monkeypatch):
     from pipelines import retrain
     p = tmp_path / "params.yaml"
-    p.write_text("train:\n  num_workers: 0\n  use_gpu: auto\n")
-    out = retrain.write_overrides(p, ["train.num_workers=4"])
-    assert out["train"]["num_workers"] == 4
-    assert yaml.safe_load(p.read_text())["train"]["num_workers"] == 4
+    p.write_text("train:\n  resources:\n    num_workers: 0\n")
+    out = retrain.write_overrides(p, ["train.resources.num_workers=4"])
+    assert out["train"]["resources"]["num_workers"] == 4
+    assert yaml.safe_load(p.read_text())["train"]["resources"]["num_workers"] == 4
     steps = retrain.plan(dvc_pull=True)
     assert [s[2:] for s in steps] == [["dvc", "pull"], ["dvc", "repro"]]
     calls = []
@@ -102,3 +102,16 @@ def test_retrain_overrides_and_plan(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert retrain.main(["--dvc-pull"]) == 1
     assert calls == [["dvc", "pull"]], "a failed pull must stop the job before repro"
+
+
+def test_rayjob_overrides_name_existing_params():
+    """The job's --set keys must exist in params.yaml, or the typed stage configs would reject them."""
+    (job,) = _docs(K8S / "rayjob-retrain.yaml")
+    keys = re.findall(r"--set ([\w.]+)=", job["spec"]["entrypoint"])
+    assert keys
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key in keys:
+        node = params
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{key} not in params.yaml"
+            node = node[part]
