@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from gan_models.losses._common import require_real, score32
+from gan_models.losses._common import score32
 from gan_models.losses.base import AdversarialLoss, LossTerms, OptimizerSpec, as_critic_output
 from gan_models.registry import LOSSES
 
@@ -344,3 +344,84 @@ class LSGAN(AdversarialLoss):
     def g_loss(self, fake_out: Any, real_out: Any = None, **ctx: Any) -> LossTerms:
         fake = 0.5 * (score32(fake_out) - self.c).pow(2).mean()
         return LossTerms(fake, {"fake": fake})
+
+
+# --------------------------------------------------------------------------------------------------
+# EBGAN (Zhao, Mathieu, LeCun, ICLR 2017)
+# --------------------------------------------------------------------------------------------------
+def reconstruction_energy(out: Any, kind: str = "l2", eps: float = 1e-12) -> torch.Tensor:
+    """Per-sample energy (B,) of an auto-encoder critic.
+
+    ``CriticOutput.score`` when the critic computed it, else from ``recon`` and ``input``:
+    ``"l2"`` = ‖Dec(Enc(x)) − x‖₂ per sample (the paper's D(x), with eps inside the sqrt) or
+    ``"mse"`` = per-pixel mean squared error.  The target is the critic's input **as given** (never detached:
+    in the G step the fake must get gradients through both the reconstruction and the target).
+    """
+    o = as_critic_output(out)
+    if o.score is not None:
+        s = o.score
+        return (s.reshape(s.shape[0], -1).mean(dim=1) if s.dim() > 1 else s).float()
+    if o.recon is None or o.input is None:
+        raise ValueError("EBGAN needs the critic's energy (score) or both its reconstruction and its input")
+    r = (o.recon.reshape(o.recon.shape[0], -1) - o.input.reshape(o.input.shape[0], -1)).float()
+    if r.shape[1] != o.input[0].numel():
+        raise ValueError(f"EBGAN reconstruction has {r.shape[1]} values per sample, input has "
+                         f"{o.input[0].numel()}")
+    if kind == "l2":
+        return torch.sqrt(r.pow(2).sum(dim=1) + eps)
+    if kind == "mse":
+        return r.pow(2).mean(dim=1)
+    raise ValueError(f"EBGAN energy must be 'l2' or 'mse', got {kind!r}")
+
+
+@LOSSES.register("ebgan")
+@dataclass
+class EBGAN(AdversarialLoss):
+    """Energy-based GAN with an auto-encoder critic, energy D(x) = ‖Dec(Enc(x)) − x‖.
+
+    L_D = E_x[D(x)] + E_x̃[max(0, m − D(x̃))]  (hinge **per sample**, then averaged);
+    L_G = E_x̃[D(x̃)] + λ_PT · f_PT(Enc(x̃))  (pull-away term on the fake batch's embedding, "EBGAN-PT").
+
+    Constants: λ_PT = ``pt_weight`` = 0.1 (paper; PyTorch-GAN, torchgan); set 0 for plain EBGAN.  The margin m
+    must match the energy's scale: the paper's values (MNIST 10, CelebA/LSUN-64 20, ImageNet-128 40,
+    ImageNet/LSUN-256 80, as transcribed by torchgan) grow like √(#pixels), i.e. with the per-sample L2 norm
+    ``energy = "l2"`` used here by default; with ``energy = "mse"`` (per-pixel mean) use a margin of the
+    order of the per-pixel error (e.g. 0.1–1 for [−1, 1] images).  The default m = 10 is the MNIST value.
+    Optimiser: Adam(2e-4, β1 0.5) (DCGAN-style; the paper grid-searched its learning rates).
+    Critic output: ``CriticOutput(recon=Dec(Enc(x)), input=x, embedding=Enc(x))`` or ``score`` = energy.
+    """
+    critic_output: ClassVar[str] = "energy"
+    d_optimizer: ClassVar[OptimizerSpec] = DCGAN_ADAM
+    g_optimizer: ClassVar[OptimizerSpec] = DCGAN_ADAM
+    margin: float = 10.0
+    pt_weight: float = 0.1
+    energy: str = "l2"
+    n_critic: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.margin > 0:
+            raise ValueError(f"EBGAN margin must be > 0, got {self.margin}")
+        if self.pt_weight < 0:
+            raise ValueError(f"EBGAN pt_weight must be >= 0, got {self.pt_weight}")
+        if self.energy not in ("l2", "mse"):
+            raise ValueError(f"EBGAN energy must be 'l2' or 'mse', got {self.energy!r}")
+
+    def d_loss(self, real_out: Any, fake_out: Any, **ctx: Any) -> LossTerms:
+        real = reconstruction_energy(real_out, self.energy).mean()
+        fake = torch.relu(self.margin - reconstruction_energy(fake_out, self.energy)).mean()
+        return LossTerms(real + fake, {"real": real, "fake": fake})
+
+    def g_loss(self, fake_out: Any, real_out: Any = None, **ctx: Any) -> LossTerms:
+        from gan_models.regularizers.pull_away import pull_away_term
+        fake = reconstruction_energy(fake_out, self.energy).mean()
+        parts = {"fake": fake}
+        total = fake
+        if self.pt_weight > 0:
+            emb = as_critic_output(fake_out).embedding
+            if emb is None:
+                raise ValueError("EBGAN-PT needs CriticOutput.embedding (the encoder code of the fakes); "
+                                 "set pt_weight=0 for plain EBGAN")
+            pt = pull_away_term(emb)
+            parts["pull_away"] = pt
+            total = total + self.pt_weight * pt
+        return LossTerms(total, parts)

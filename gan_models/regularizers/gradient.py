@@ -68,7 +68,7 @@ def per_sample_norm(grad_flat: torch.Tensor, eps: float = NORM_EPS) -> torch.Ten
 
 
 def _terms(weight: float, penalty: torch.Tensor, name: str, norms: torch.Tensor) -> LossTerms:
-    return LossTerms(weight * penalty, {name: penalty, "grad_norm": norms.detach().mean()})
+    return LossTerms(weight * penalty, {name: penalty.detach(), "grad_norm": norms.detach().mean()})
 
 
 @REGULARIZERS.register("gradient_penalty")
@@ -119,7 +119,7 @@ def wgan_div_penalty(critic, real, fake, *, k: float = 2.0, p: float = 6.0, samp
         raise ValueError(f"wgan_div sampling must be 'real_fake' or 'interpolate', got {sampling!r}")
     sq = per_sample_sq_norm(g)
     penalty = sq.pow(p / 2.0).mean()
-    return LossTerms(k * penalty, {"div": penalty, "grad_norm": sq.detach().sqrt().mean()})
+    return LossTerms(k * penalty, {"div": penalty.detach(), "grad_norm": sq.detach().sqrt().mean()})
 
 
 @REGULARIZERS.register("r1")
@@ -131,4 +131,4 @@ def r1_penalty(critic, real, fake=None, *, gamma: float = 10.0,
     g = critic_input_grad(critic, real.detach().requires_grad_(True), critic_kwargs)
     sq = per_sample_sq_norm(g)
     penalty = sq.mean()
-    return LossTerms(0.5 * gamma * penalty, {"r1": penalty, "grad_norm": sq.detach().sqrt().mean()})
+    return LossTerms(0.5 * gamma * penalty, {"r1": penalty.detach(), "grad_norm": sq.detach().sqrt().mean()})

@@ -100,7 +100,10 @@ class Trainer:
         logs: dict[str, float] = {}
         for phase in self.system.phases():
             opt = self.system.optimizers[phase.optimizer]
+            terms = None
             for r in range(phase.repeats_at(step)):
+                if r > 0 and phase.stop_early is not None and phase.stop_early(step):
+                    break
                 opt.zero_grad(set_to_none=True)
                 terms = None
                 for mb in micro:
@@ -111,6 +114,8 @@ class Trainer:
                 opt.step()
                 if phase.after_step is not None:
                     phase.after_step(terms)
+            if terms is None:          # the phase ran zero times at this step (e.g. a 0-repeat schedule)
+                continue
             for k, v in terms.floats().items():
                 logs[f"{phase.name}/{k}"] = v / len(micro)
         self.system.step_count += 1
