@@ -99,10 +99,34 @@ def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema = PAIR_SC
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+# Parquet in pyarrow 25 writes null fixed-size lists but cannot read them back (apache/arrow#35692), so
+# spacing_mm (null where the spacing is unknown) is stored on disk as a variable-length list and cast back
+# to the schema's fixed-size list by read_pairs.
+_STORAGE_TYPES = {"spacing_mm": pa.list_(pa.float32())}
+
+
+def _to_storage(table: pa.Table) -> pa.Table:
+    for name, typ in _STORAGE_TYPES.items():
+        if name in table.column_names:
+            i = table.column_names.index(name)
+            field = table.schema.field(name)
+            table = table.set_column(i, pa.field(name, typ, field.nullable), table.column(name).cast(typ))
+    return table
+
+
+def _from_storage(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    for name in _STORAGE_TYPES:
+        if name in table.column_names and name in schema.names:
+            i = table.column_names.index(name)
+            field = schema.field(name)
+            table = table.set_column(i, field, table.column(name).cast(field.type))
+    return table
+
+
 def _write(table: pa.Table, path: str | Path, schema: pa.Schema) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = table.select(schema.names).cast(schema)
+    table = _to_storage(table.select(schema.names).cast(schema))
     tmp = path.with_suffix(path.suffix + ".tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
@@ -124,7 +148,7 @@ def read_pairs(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: pair table not found (run the previous stage first)")
-    table = pq.read_table(path, columns=columns)
+    table = _from_storage(pq.read_table(path, columns=columns), PAIR_SCHEMA)
     if columns is None and table.schema.names != PAIR_SCHEMA.names:
         raise ValueError(f"{path}: columns {table.schema.names} do not match the pair table schema")
     return table

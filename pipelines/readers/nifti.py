@@ -1,0 +1,76 @@
+"""NIfTI layout: ``<root>/<case>/<MODALITY>.nii[.gz]`` (e.g. ``ph01/T1.nii.gz``, ``ph01/PET.nii.gz``); the
+modality is the file name without extension, matched case-insensitively against ``ingest.pairs``.  Volumes
+are read with nibabel; pairing, reorientation, reslicing and slicing are in :mod:`pipelines.readers.volumes`.
+A slice's source is ``<file>#<k>`` (k = axial index after reorientation to RAS, inferior first); its sha256 is
+the file's.  Anything else in a case folder, and NIfTI files outside case folders, are quarantined.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+
+from pipelines.readers import READERS, ReaderOptions
+from pipelines.readers.common import ReadResult, quarantine_row, sha256_file
+from pipelines.readers.volumes import CaseFolder, Volume, canonical_3d, read_volume_pairs
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def nifti_modality(path: Path) -> str | None:
+    name = path.name
+    for suf in NIFTI_SUFFIXES:
+        if name.lower().endswith(suf):
+            return name[: -len(suf)].upper()
+    return None
+
+
+def _loader(path: Path):
+    def load() -> Volume:
+        img = canonical_3d(nib.load(path), path)
+        sha = sha256_file(path)
+        return Volume(img, path, lambda k: f"{path}#{k}", lambda k: sha, sha, {})
+    return load
+
+
+@READERS.register("nifti")
+def read_nifti(root: Path, options: ReaderOptions) -> ReadResult:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: NIfTI folder not found (data.source.path)")
+    result = ReadResult()
+    cases: list[CaseFolder] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            if nifti_modality(entry):
+                result.inputs += 1
+                result.quarantine.append(quarantine_row(
+                    f"{entry} lies at the top of the data folder; put each case's volumes in <case>/<MODALITY>.nii.gz",
+                    source_a=entry))
+            else:
+                result.notes.append(f"not read (metadata at the root): {entry.name}")
+            continue
+        loaders, names = {}, {}
+        for f in sorted(entry.rglob("*")):
+            if not f.is_file() or any(p.startswith(".") for p in f.relative_to(entry).parts):
+                continue
+            mod = nifti_modality(f)
+            if mod is None or f.parent != entry:
+                result.inputs += 1
+                why = ("is in a sub-folder; volumes belong directly in the case folder" if mod
+                       else f"has unsupported type {''.join(f.suffixes) or '(no extension)'}; "
+                            "supported: .nii, .nii.gz")
+                result.quarantine.append(quarantine_row(f"{f} {why}", source_a=f, case_id=entry.name))
+            elif mod in loaders:
+                result.inputs += 1
+                result.quarantine.append(quarantine_row(
+                    f"{f} is a second {mod} volume in case {entry.name} (also {names[mod]}); keep one per modality",
+                    source_a=f, case_id=entry.name))
+            else:
+                loaders[mod], names[mod] = _loader(f), f.name
+        cases.append(CaseFolder(entry.name, entry, loaders, names))
+    read_volume_pairs(root, cases, options, "nifti", result)
+    result.dedupe()
+    return result
