@@ -28,7 +28,8 @@ def load_all() -> None:
     _loaded = True
 
 
-def presets() -> list[str]:
+def list_presets() -> list[str]:
+    """Names of the bundled presets (``gan_models.presets`` is the subpackage that holds them)."""
     from gan_models.presets import preset_names
     return preset_names()
 
@@ -48,6 +49,7 @@ def build(name: str, **overrides: Any):
 
 
 def zoo() -> dict[str, list[str]]:
+    from gan_models.presets import preset_names
     load_all()
     return {"losses": LOSSES.names(), "regularizers": REGULARIZERS.names(), "systems": SYSTEMS.names(),
-            "presets": presets()}
+            "presets": preset_names()}

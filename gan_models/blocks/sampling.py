@@ -20,7 +20,8 @@ class Upsample(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int, *, mode: str = "nearest", norm: str | None = "batch",
                  act: str | None = "relu", sn: bool = False):
         if mode in ("nearest", "bilinear"):
-            layers = [nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})),
+            extra = {"align_corners": False} if mode == "bilinear" else {}
+            layers = [nn.Upsample(scale_factor=2, mode=mode, **extra),
                       ConvNormAct(in_ch, out_ch, 3, norm=norm, act=act, sn=sn)]
         elif mode == "transposed":
             layers = [ConvNormAct(in_ch, out_ch, 4, 2, 1, norm=norm, act=act, sn=sn, transposed=True)]
