@@ -24,6 +24,8 @@ def main() -> int:
         return 2
     t0 = time.time()
     env = dict(os.environ)
+    # dvc.yaml stage commands call `python`: make it this interpreter (the project's .venv)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     print("medfuse demo: dvc repro (ingest -> register -> validate -> split -> tune -> train -> evaluate)",
           flush=True)
     rc = subprocess.call([sys.executable, "-m", "dvc", "repro"], env=env)

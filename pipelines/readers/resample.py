@@ -58,7 +58,11 @@ class SquareResample:
         # on an oversubscribed machine)
         tmp = my @ (img - np.float32(fill))                     # (size, W)
         out = (mx @ tmp.T).T                                     # (size, size)
-        return (np.asarray(out) + np.float32(fill)).astype(np.float32)
+        out = (np.asarray(out) + np.float32(fill)).astype(np.float32)
+        # the weights are non-negative and sum to <= 1 (the rest is fill), so the exact result lies within the
+        # input's range; clip away float32 round-off (e.g. 1.0000001 on a [0, 1] image)
+        lo, hi = min(float(img.min()), fill), max(float(img.max()), fill)
+        return np.clip(out, lo, hi, out=out)
 
 
 @functools.lru_cache(maxsize=64)
