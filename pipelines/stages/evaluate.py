@@ -84,7 +84,7 @@ def build_fusers(p: EvaluateParams) -> dict[str, Callable]:
     from pipelines.baselines import BASELINES
     from pipelines.fusers import checked, load_model_fuser
     fusers: dict[str, Callable] = {}
-    if p.model:
+    if p.model and "{task}" not in p.model:     # "{task}": per-task models, loaded in run()
         fusers[p.model_name] = checked(load_model_fuser(p.model), p.model_name)
     for name in p.baselines:
         if name in fusers:
@@ -184,6 +184,7 @@ def write_report(summary: dict, p: EvaluateParams, figures: dict[str, Path], pat
 def run(p: EvaluateParams) -> EvaluateResult:
     from tqdm import tqdm
 
+    from pipelines.fusers import checked, load_model_fuser
     from pipelines.metrics import aggregate, nan_notes
     tasks = load_tasks(p.test_split)
     fusers = build_fusers(p)
@@ -195,7 +196,12 @@ def run(p: EvaluateParams) -> EvaluateResult:
     figures: dict[str, Path] = {}
     with tqdm(total=total, desc="evaluate", unit="image") as progress:
         for td in tasks:
-            per_method, fused_all = score_task(td, fusers, p, progress)
+            task_fusers = fusers
+            ref = p.model.replace("{task}", td.task) if p.model else ""
+            if "{task}" in (p.model or "") and (":/" in ref or Path(ref).exists()):   # per-task model;
+                task_fusers = {p.model_name: checked(load_model_fuser(ref), p.model_name), **fusers}  # untrained
+                                                                                      # tasks: baselines only
+            per_method, fused_all = score_task(td, task_fusers, p, progress)
             summary["tasks"][td.task] = {}
             for method, cols in per_method.items():
                 agg = aggregate(cols)
@@ -206,6 +212,9 @@ def run(p: EvaluateParams) -> EvaluateResult:
                     per_image_rows.append({"task": td.task, "pair_id": pid, "method": method,
                                            **{c: float(v[i]) for c, v in cols.items()}})
             figures[td.task] = _figure(td, fused_all, p, Path(p.figures_dir))
+        if p.model:   # champion / challenger aliases (pipelines/tracking/promotion.py, rule: mlflow.promotion)
+            from pipelines.tracking.promotion import promote_after_evaluation
+            summary["promotion"] = promote_after_evaluation(summary, tasks, p, score_task, progress)
     outputs = []
     mj = Path(p.metrics_json)
     mj.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,155 @@
+"""``medfuse fuse``: fuse image pairs with a trained model (a local checkpoint or an MLflow model URI).
+
+Forms (DESIGN §6):
+
+* one pair:   ``medfuse fuse --model models:/medfuse-MRI_PET@champion --a mri.png --b pet.png -o fused.png``
+* folders:    ``--a-dir MRI/ --b-dir PET/ --out-dir FUSED/`` (pairs matched by file stem; any unmatched stem is
+  an error, listed, before anything is written)
+* NIfTI:      ``--a mri.nii.gz --b pet.nii.gz -o fused.nii.gz`` (or folders of .nii/.nii.gz): both volumes must
+  share a grid (registered); each is normalised to [0, 1] the way ingest does it (CT: HU window, others:
+  robust percentiles), fused slice by slice along the third axis, and written as float32 in [0, 1] with
+  A's affine and header.
+
+``--model`` takes a checkpoint (``models/final/MRI_PET`` or ``.../checkpoint.pt``) or any MLflow model URI.
+A pseudo-colour B (RGB PNG) is fused on its luma and gets its colour back, so the output is RGB.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+NAME = "fuse"
+HELP = "fuse MRI + CT/PET/SPECT images with a trained model (file, folder or NIfTI)"
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="checkpoint path (models/final/<task>) or MLflow URI (models:/medfuse-<task>@champion)")
+    p.add_argument("--a", type=Path, help="MRI image (PNG/JPEG/TIFF) or NIfTI volume")
+    p.add_argument("--b", type=Path, help="CT/PET/SPECT image (grey or pseudo-colour) or NIfTI volume")
+    p.add_argument("-o", "--out", type=Path, help="output file (.png or .nii/.nii.gz)")
+    p.add_argument("--a-dir", type=Path, help="folder of MRI images/volumes")
+    p.add_argument("--b-dir", type=Path, help="folder of the paired images/volumes (same stems)")
+    p.add_argument("--out-dir", type=Path, help="output folder (one file per stem)")
+    p.add_argument("--b-modality", default=None,
+                   help="B modality for NIfTI normalisation (CT, PET, SPECT...); default: from the model's task")
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def stem(path: Path) -> str:
+    name = path.name
+    for suf in (".nii.gz", ".nii"):
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return path.stem
+
+
+def fuse_image_files(model, a_path: Path, b_path: Path, out: Path) -> Path:
+    from pipelines.imaging.io import read_image_01, write_png
+    a = read_image_01(a_path)
+    b = read_image_01(b_path)
+    if a.ndim == 3:
+        raise ValueError(f"{a_path}: the MRI must be a grey image (got a colour image)")
+    if a.shape[:2] != b.shape[:2]:
+        raise ValueError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from {a_path} "
+                         f"({a.shape[1]}x{a.shape[0]}); register the pair first")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"{out}: image output must be .png")
+    return write_png(out, model.fuse(a.astype(np.float32), b.astype(np.float32)))
+
+
+def fuse_nifti_files(model, a_path: Path, b_path: Path, out: Path, b_modality: str) -> Path:
+    import nibabel as nib
+    from pipelines.readers.normalise import NormaliseParams, normalise_volume
+    imgs = []
+    for pth in (a_path, b_path):
+        try:
+            imgs.append(nib.load(str(pth)))
+        except Exception as exc:                      # nibabel raises several types for bad files
+            raise ValueError(f"{pth}: not a readable NIfTI volume ({exc})") from None
+    va = np.asarray(imgs[0].dataobj, dtype=np.float64)
+    vb = np.asarray(imgs[1].dataobj, dtype=np.float64)
+    if va.ndim != 3 or vb.ndim != 3:
+        raise ValueError(f"{a_path if va.ndim != 3 else b_path}: expected a 3-D volume, got shape "
+                         f"{va.shape if va.ndim != 3 else vb.shape}")
+    if va.shape != vb.shape or not np.allclose(imgs[0].affine, imgs[1].affine, atol=1e-3):
+        raise ValueError(f"{b_path}: grid {vb.shape} / affine differ from {a_path} {va.shape}; resample B onto "
+                         f"A first (e.g. the register stage)")
+    if not is_nifti(out):
+        raise ValueError(f"{out}: NIfTI input needs a .nii or .nii.gz output")
+    norm = NormaliseParams()
+    na = normalise_volume("MRI", va, norm)
+    nb = normalise_volume(b_modality, vb, norm)
+    slices_a = np.moveaxis(na, 2, 0).astype(np.float32)
+    slices_b = np.moveaxis(nb, 2, 0).astype(np.float32)
+    fused = np.moveaxis(model.fuse_batch(slices_a, slices_b), 0, 2).astype(np.float32)
+    header = imgs[0].header.copy()
+    header.set_data_dtype(np.float32)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(fused, imgs[0].affine, header), str(out))
+    return out
+
+
+def _pairs_from_dirs(a_dir: Path, b_dir: Path) -> list[tuple[str, Path, Path]]:
+    from pipelines.imaging.io import IMAGE_SUFFIXES
+
+    def listing(d: Path) -> dict[str, Path]:
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: folder not found")
+        out: dict[str, Path] = {}
+        for f in sorted(d.iterdir()):
+            if f.is_file() and (is_nifti(f) or f.suffix.lower() in IMAGE_SUFFIXES):
+                if stem(f) in out:
+                    raise ValueError(f"{f}: two files share the stem {stem(f)!r} ({out[stem(f)].name})")
+                out[stem(f)] = f
+        if not out:
+            raise ValueError(f"{d}: no images or NIfTI volumes")
+        return out
+    la, lb = listing(a_dir), listing(b_dir)
+    only_a, only_b = sorted(set(la) - set(lb)), sorted(set(lb) - set(la))
+    if only_a or only_b:
+        raise ValueError(f"{a_dir} / {b_dir}: unpaired stems (A only: {only_a[:10]}, B only: {only_b[:10]})")
+    return [(s, la[s], lb[s]) for s in sorted(la)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.cli import CliError
+    single = args.a is not None or args.b is not None or args.out is not None
+    folder = args.a_dir is not None or args.b_dir is not None or args.out_dir is not None
+    if single == folder:
+        raise CliError("give either --a, --b and -o (one pair) or --a-dir, --b-dir and --out-dir (folders)")
+    if single and not (args.a and args.b and args.out):
+        raise CliError("one pair needs all of --a, --b and -o")
+    if folder and not (args.a_dir and args.b_dir and args.out_dir):
+        raise CliError("folders need all of --a-dir, --b-dir and --out-dir")
+    if single:
+        for p in (args.a, args.b):
+            if not p.exists():
+                raise FileNotFoundError(f"{p}: file not found")
+        pairs = [(stem(args.a), args.a, args.b, args.out)]
+    else:
+        pairs = []
+        for s, a, b in _pairs_from_dirs(args.a_dir, args.b_dir):
+            out = args.out_dir / (f"{s}.nii.gz" if is_nifti(a) else f"{s}.png")
+            pairs.append((s, a, b, out))
+    for _, a, b, _ in pairs:
+        if is_nifti(a) != is_nifti(b):
+            raise CliError(f"{a} / {b}: one is NIfTI and the other is not")
+
+    from pipelines.training.model_fuser import load_fusion_model
+    model = load_fusion_model(str(args.model))
+    task = model.task or ""
+    b_modality = args.b_modality or (task.split("_", 1)[1] if "_" in task else "PET")
+    for i, (s, a, b, out) in enumerate(pairs, 1):
+        if is_nifti(a):
+            fuse_nifti_files(model, a, b, out, b_modality)
+        else:
+            fuse_image_files(model, a, b, out)
+        print(f"[{i}/{len(pairs)}] {s} -> {out}", flush=True)
+    return 0

@@ -1,0 +1,110 @@
+"""The train and tune stages on a toy system: outputs, MLflow runs/registry, crash + rerun resumes."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from training_fixtures import write_split_dir
+
+
+def toy_params(**train) -> dict:
+    t = dict(tasks=["MRI_PET"], preset="toy_fusion", loss="lsgan", overrides={"width": 4},
+             plugins=["toy_fusion"], steps=4, batch_size=4, crop=None, val_every=2, checkpoint_every=2,
+             log_every=1, sample_every=2, objective="toy_l1")
+    t.update(train)
+    return {"train": t}
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    write_split_dir(tmp_path / "data" / "splits")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path
+    import mlflow
+    mlflow.set_tracking_uri("")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def test_train_stage_outputs_tracking_and_registry(project):
+    import mlflow
+    from pipelines.stages import train
+    summary = train.run(toy_params(), project)
+    info = json.loads((project / "models/final/MRI_PET/model.json").read_text())
+    assert (project / "models/final/MRI_PET/checkpoint.pt").exists()
+    assert info["registered_model"] == "medfuse-MRI_PET" and info["version"] == "1"
+    assert info["spec"]["preset"] == "toy_fusion"
+    metrics = json.loads((project / "metrics/train.json").read_text())
+    assert metrics == json.loads(json.dumps(summary)) and metrics["tasks"]["MRI_PET"]["step"] == 4
+    run = mlflow.get_run(info["run_id"])
+    assert run.data.params["train.loss"] == "lsgan" and run.data.params["task"] == "MRI_PET"
+    assert run.data.tags["medfuse.data_version"].startswith("md5:")
+    assert "val_score" in run.data.metrics and "G/total" in run.data.metrics
+    assert mlflow.get_experiment(run.info.experiment_id).name == "medfuse/MRI_PET"
+    client = mlflow.tracking.MlflowClient()
+    assert [m.step for m in client.get_metric_history(info["run_id"], "G/total")] == [1, 2, 3, 4]
+    arts = {a.path for a in client.list_artifacts(info["run_id"])}
+    assert {"samples", "config"} <= arts
+    assert str(client.get_model_version_by_alias("medfuse-MRI_PET", "challenger").version) == "1"
+
+
+def test_crashed_train_stage_resumes_on_rerun(project):
+    import mlflow
+    from gan_models.training.checkpoint import read_checkpoint
+    from pipelines.stages import train
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train.run(toy_params(callbacks=["toy_fusion:fail_at_3"]), project)
+    state = next((project / "models/checkpoints").iterdir())
+    first_run = (state / "mlflow_run_id").read_text()
+    assert sorted(p.name for p in state.glob("step_*")) == ["step_00000002"]
+    train.run(toy_params(), project)                       # same config: same state dir, resumes at step 2
+    info = json.loads((project / "models/final/MRI_PET/model.json").read_text())
+    assert info["run_id"] == first_run
+    assert read_checkpoint(project / "models/final/MRI_PET/checkpoint.pt")["trainer"]["system"]["step_count"] == 4
+    hist = mlflow.tracking.MlflowClient().get_metric_history(first_run, "G/total")
+    assert sorted(m.step for m in hist) == [1, 2, 3, 3, 4]   # step 3 logged by the crashed and the resumed attempt
+
+
+def test_tuned_config_fills_only_open_keys(project):
+    from pipelines.stages.train import tuned_train_params
+    from pipelines.training.config import TrainParams, from_dict
+    report = project / "tune.json"
+    report.write_text(json.dumps({"best_config": {"loss": "hinge", "preset": "ddcgan",
+                                                  "overrides.g_optimizer.lr": 1e-4, "overrides.width": 9}}))
+    tp = from_dict(TrainParams, {"preset": None, "loss": "lsgan", "overrides": {"width": 4}}, "train")
+    got, best = tuned_train_params(tp, report)
+    assert got.loss == "lsgan" and got.preset == "ddcgan"          # explicit loss wins, open preset filled
+    assert got.overrides == {"width": 4, "g_optimizer.lr": 1e-4}
+    tp.use_tuned = False
+    got, best = tuned_train_params(tp, report)
+    assert best is None and got.preset == "fusiongan"              # the default preset
+
+
+@pytest.mark.slow
+def test_tune_stage_writes_best_config_and_child_runs(project):
+    import mlflow
+    from pipelines.stages import tune
+    params = toy_params()
+    params["tune"] = {"num_samples": 1, "steps": 4, "grace_steps": 2, "max_concurrent": 2, "cpus_per_trial": 0.5,
+                      "space": {"overrides.content_weight": {"grid": [0.0, 50.0]},
+                                "overrides.lr": {"choice": [3e-3]}}}
+    import ray
+    from training_fixtures import HERE
+    from pipelines.training.ray_runtime import ensure_ray
+    started_here = not ray.is_initialized()
+    ensure_ray(num_cpus=2, extra_paths=[str(HERE)])          # trial workers must import toy_fusion
+    try:
+        report = tune.run(params, project)
+    finally:
+        if started_here:
+            ray.shutdown()
+    saved = json.loads((project / "reports/tune.json").read_text())
+    assert saved["best_config"] == report["best_config"] and len(saved["trials"]) == 2
+    scores = {t["config"]["overrides.content_weight"]: t["val_score"] for t in saved["trials"]}
+    assert saved["best_score"] == max(scores.values())
+    assert saved["best_config"]["overrides.content_weight"] == max(scores, key=scores.get)
+    children = mlflow.search_runs(experiment_names=["medfuse/MRI_PET"],
+                                  filter_string=f"tags.mlflow.parentRunId = '{saved['parent_run_id']}'")
+    assert len(children) == 2 and set(children["params.sampled.overrides.content_weight"]) == {"0.0", "50.0"}
+    assert (children["metrics.val_score"].notna()).all()
