@@ -2,7 +2,8 @@
 MSE as CDDFuse's ``utils/Evaluator.py`` computes them, plus Nabf, FMI (pixel, DCT, wavelet) and NRMSE.
 
 All metric families are registered in :data:`METRICS` (one small module per family) and computed batched by
-:func:`score_batch`; images are on the reference scale (0-255 integers, single channel / BT.601 luma).
+:func:`score_batch` with torch on the device of the inputs (numpy arrays or CPU/CUDA tensors); images are on
+the reference scale (0-255 integers, single channel / BT.601 luma).
 """
 from pipelines.metrics import (correlation, error, fmi, gradient, information, intensity,  # noqa: F401
                                ssim, vif)

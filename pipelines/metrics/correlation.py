@@ -6,31 +6,23 @@ image and :func:`pipelines.metrics.scoring.aggregate` counts it explicitly (``SC
 """
 from __future__ import annotations
 
-import numpy as np
-
+from pipelines.metrics.batch import Triplet
+from pipelines.metrics.moments import A_, B_, F_, F_MINUS_A, F_MINUS_B, pixel_moments
 from pipelines.metrics.registry import metric
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-image Pearson correlation of (N, H, W) arrays (NaN when either image is constant)."""
-    xm = x - x.mean(axis=(1, 2), keepdims=True)
-    ym = y - y.mean(axis=(1, 2), keepdims=True)
-    num = np.einsum("nij,nij->n", xm, ym)
-    den = np.sqrt(np.einsum("nij,nij->n", xm, xm) * np.einsum("nij,nij->n", ym, ym))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
 
 
 @metric("SCD", parts=("SCD_A", "SCD_B"),
         reference="corr(F-B, A) + corr(F-A, B), Pearson; NaN when F equals a source")
-def scd(F, A, B):
-    sa = pearson(A, F - B)
-    sb = pearson(B, F - A)
+def scd(batch: Triplet):
+    m = pixel_moments(batch)
+    sa = m.corr(A_, F_MINUS_B)
+    sb = m.corr(B_, F_MINUS_A)
     return {"SCD": sa + sb, "SCD_A": sa, "SCD_B": sb}
 
 
 @metric("CC", parts=("CC_A", "CC_B"), reference="(corr(A, F) + corr(B, F)) / 2, Pearson")
-def cc(F, A, B):
-    ca = pearson(A, F)
-    cb = pearson(B, F)
+def cc(batch: Triplet):
+    m = pixel_moments(batch)
+    ca = m.corr(A_, F_)
+    cb = m.corr(B_, F_)
     return {"CC": (ca + cb) / 2, "CC_A": ca, "CC_B": cb}

@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pywt
 import scipy.fft
+import torch
 
+from pipelines.metrics.batch import Triplet
 from pipelines.metrics.registry import metric
 
 _CHUNK = 16384
@@ -135,8 +137,10 @@ def fmi(F, A, B, feature: str) -> tuple[np.ndarray, np.ndarray]:
 def _register(feature: str) -> None:
     name = f"FMI_{feature}"
 
-    def family(F, A, B):
-        fa, fb = fmi(F, A, B, feature)
+    def family(batch: Triplet):
+        # FMI stays in numpy (an opt-in extra, ~1-3 s per pair): the images go to the CPU here
+        F, A, B = (x.cpu().numpy() for x in (batch.F, batch.A, batch.B))
+        fa, fb = (torch.from_numpy(v).to(batch.device) for v in fmi(F, A, B, feature))
         return {name: (fa + fb) / 2, f"{name}_A": fa, f"{name}_B": fb}
 
     family.__name__ = f"fmi_{feature}"

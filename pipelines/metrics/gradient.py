@@ -6,7 +6,9 @@ significance using discrete cosine harmonic wavelet transform", SIViP 2013) as i
 Qabf (FUSION_METRICS.md §3): 3x3 Sobel with zero padding ('same'), g = sqrt(sx^2+sy^2), alpha =
 arctan(sy/sx) with alpha = pi/2 where sx = 0; G = g_F/g_A if g_A > g_F, g_A/g_F if g_A < g_F and, the quirk
 kept from the originals, G = g_F when g_A == g_F; Q = 0.9994/(1+e^{-15(G-0.5)}) * 0.9879/(1+e^{-22(A-0.8)})
-with A = 1 - |alpha_A - alpha_F|/(pi/2); Qabf = sum(Q_AF g_A + Q_BF g_B) / sum(g_A + g_B).
+with A = 1 - |alpha_A - alpha_F|/(pi/2); Qabf = sum(Q_AF g_A + Q_BF g_B) / sum(g_A + g_B).  CDDFuse computes
+it on float32 images, and so do we for integer-valued images (the Sobel responses and g_A == g_F are then
+exact); other inputs are computed in float64 with the arctan still in float32 as in the reference.
 
 Nabf is called as (F, A, B) on the 0-255 scale - NOT the argument order of the 2023 MATLAB toolbox, which
 passes (A, B, F); see FUSION_METRICS.md §4.  Lower is better.  Its Sobel templates are divided by 8 and the
@@ -14,89 +16,83 @@ image is mirror-extended (``per_extn_im_fn``), and its weights are g^1.5 where g
 """
 from __future__ import annotations
 
-import numpy as np
+import math
 
-from pipelines.metrics import ufuncs
+import torch
+import torch.nn.functional as nnf
+
+from pipelines.metrics.batch import Triplet
 from pipelines.metrics.registry import metric
 
-HALF_PI = np.pi / 2
+HALF_PI = math.pi / 2
 
 
-def _sobel(X: np.ndarray, pad_mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(d/dx, d/dy) of (N, H, W) with the 3x3 Sobel pair [1,2,1] x [-1,0,1], as correlations.
+def sobel(X: torch.Tensor, pad_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d/dx, d/dy) of (N, C, H, W) with the 3x3 Sobel pair [1,2,1] x [-1,0,1], as correlations, 'same'
+    size with ``pad_mode`` ('constant' = zero, 'reflect' = mirror without the edge).
 
-    Exact on integer data (the results are integers), so comparisons like g_A == g_F match the reference
-    bit for bit.
+    Plain shifted additions, so on integer data the responses are exact integers in any float dtype and on
+    any device (comparisons like g_A == g_F match the reference bit for bit).
     """
-    P = np.pad(X, ((0, 0), (1, 1), (1, 1)), mode=pad_mode)
-    smooth_v = P[:, :-2] + 2.0 * P[:, 1:-1] + P[:, 2:]          # [1,2,1] down the rows
-    gx = smooth_v[:, :, 2:] - smooth_v[:, :, :-2]                # [-1,0,1] along the columns
-    smooth_h = P[:, :, :-2] + 2.0 * P[:, :, 1:-1] + P[:, :, 2:]
-    gy = smooth_h[:, :-2] - smooth_h[:, 2:]                      # [1,0,-1] down the rows
+    P = nnf.pad(X, (1, 1, 1, 1), mode=pad_mode)
+    smooth_v = P[:, :, :-2] + P[:, :, 2:] + 2.0 * P[:, :, 1:-1]         # [1,2,1] down the rows
+    gx = smooth_v[..., 2:] - smooth_v[..., :-2]                        # [-1,0,1] along the columns
+    smooth_h = P[..., :-2] + P[..., 2:] + 2.0 * P[..., 1:-1]
+    gy = smooth_h[:, :, :-2] - smooth_h[:, :, 2:]                      # [1,0,-1] down the rows
     return gx, gy
 
 
-def _qabf_edges(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    sx, sy = _sobel(X, "constant")
-    g = np.sqrt(sx * sx + sy * sy)
-    zero = sx == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = ufuncs.arctan_f32(sy / np.where(zero, 1.0, sx))   # float32 as in the reference
-    alpha[zero] = HALF_PI
-    return g, alpha
-
-
-def _qabf_preservation(gS, aS, gF, aF):
-    hi = np.maximum(gS, gF)
-    lo = np.minimum(gS, gF)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        G = np.where(gS == gF, gF, lo / np.where(hi > 0, hi, 1.0))
-    Aa = 1.0 - np.abs(aS - aF) / HALF_PI
-    return (0.9994 / (1.0 + ufuncs.exp_f32(-15.0 * (G - 0.5)))) * (0.9879 / (1.0 + ufuncs.exp_f32(-22.0 * (Aa - 0.8))))
+def _atan_f32(x: torch.Tensor) -> torch.Tensor:
+    """arctan evaluated in float32, as numpy does on the reference's float32 arrays."""
+    return torch.atan(x.to(torch.float32)).to(x.dtype)
 
 
 @metric("Qabf", reference="Xydeas & Petrovic 2000, CDDFuse Evaluator.Qabf (incl. the g_A == g_F quirk)")
-def qabf(F, A, B):
-    gA, aA = _qabf_edges(A)
-    gB, aB = _qabf_edges(B)
-    gF, aF = _qabf_edges(F)
-    qa = _qabf_preservation(gA, aA, gF, aF)
-    qb = _qabf_preservation(gB, aB, gF, aF)
-    num = np.einsum("nij,nij->n", qa, gA) + np.einsum("nij,nij->n", qb, gB)
-    return {"Qabf": num / (gA.sum(axis=(1, 2)) + gB.sum(axis=(1, 2)))}
+def qabf(batch: Triplet):
+    sx, sy = sobel(batch.work, "constant")                             # (N, 3, H, W): A, B, F
+    g = torch.sqrt(torch.addcmul(sx * sx, sy, sy))
+    alpha = torch.where(sx == 0, HALF_PI, _atan_f32(sy / sx))
+    gS, gF = g[:, 0:2], g[:, 2:3]
+    G = torch.where(gS == gF, gF, torch.minimum(gS, gF).div_(torch.maximum(gS, gF)))
+    # Q_g * Q_a = 0.9994 * 0.9879 / ((1 + e^{-15 (G - 0.5)}) (1 + e^{-22 (A - 0.8)})), 22 (A - 0.8) written as
+    # 22 (0.2 - |d alpha| / (pi/2))
+    qg = G.mul_(-15.0).add_(7.5).exp_().add_(1.0)
+    qa = (alpha[:, 0:2] - alpha[:, 2:3]).abs_().mul_(22.0 / HALF_PI).sub_(22.0 * 0.2).exp_().add_(1.0)
+    q = qg.mul_(qa).reciprocal_().mul_(0.9994 * 0.9879)
+    num = q.mul_(gS).sum(dim=(1, 2, 3), dtype=torch.float64)             # float64 accumulation
+    return {"Qabf": num / gS.sum(dim=(1, 2, 3), dtype=torch.float64)}
 
 
-def _nabf_edges(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    gv, gh = _sobel(X, "reflect")     # sobel_fn: vtemp = d/dx, htemp = d/dy, both / 8; mirror extension
+def _nabf_edges(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(g^2, g, alpha) of sobel_fn: vtemp = d/dx, htemp = d/dy, both / 8, on the mirror-extended image.
+
+    On integer images gv, gh are multiples of 1/8 and g^2 a multiple of 1/64 below 2^15: exact in float32,
+    so comparisons are made on g^2 (sqrt could merge two neighbouring values)."""
+    gv, gh = sobel(X, "reflect")
     gv = gv / 8.0 + 0.0               # + 0.0 turns -0.0 into +0.0, as MATLAB's sums produce
     gh = gh / -8.0 + 0.0              # htemp = [-1 -2 -1; 0 0 0; 1 2 1]/8 is our gy with the sign flipped
-    g = np.sqrt(gh * gh + gv * gv)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = ufuncs.arctan_f32(gv / gh)    # gh == 0, gv != 0 -> atan(+-inf) = +-pi/2 as in MATLAB
-    alpha[(gv == 0) & (gh == 0)] = 0.0
-    return g, alpha
-
-
-def _nabf_q(gS, aS, gF, aF):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        G = np.where((gS == 0) | (gF == 0), 0.0,
-                     np.minimum(gS, gF) / np.where(gS == 0, 1.0, np.maximum(gS, gF)))
-    Aa = np.abs(np.abs(aS - aF) - HALF_PI) * (2.0 / np.pi)
-    qg = 0.9999 / (1.0 + ufuncs.exp(-19.0 * (G - 0.5)))
-    qa = 0.9995 / (1.0 + ufuncs.exp(-22.0 * (Aa - 0.5)))
-    return np.sqrt(qg * qa)
+    g2 = torch.addcmul(gh * gh, gv, gv)
+    alpha = _atan_f32(gv / gh)        # gh == 0, gv != 0 -> atan(+-inf) = +-pi/2 as in MATLAB
+    alpha = torch.where((gv == 0) & (gh == 0), 0.0, alpha)
+    return g2, torch.sqrt(g2), alpha
 
 
 @metric("Nabf", better="lower", core=False,
         reference="modified Nabf, Shreyamsha Kumar (analysis_nabf.m), called as (F, A, B) on 0-255")
-def nabf(F, A, B):
-    gA, aA = _nabf_edges(A)
-    gB, aB = _nabf_edges(B)
-    gF, aF = _nabf_edges(F)
-    qa = _nabf_q(gA, aA, gF, aF)
-    qb = _nabf_q(gB, aB, gF, aF)
-    wa = np.where(gA >= 2.0, gA * np.sqrt(gA), 0.001)
-    wb = np.where(gB >= 2.0, gB * np.sqrt(gB), 0.001)
-    artefact = (gF > gA) & (gF > gB)
-    num = np.where(artefact, (1.0 - qa) * wa + (1.0 - qb) * wb, 0.0).sum(axis=(1, 2))
-    return {"Nabf": num / (wa + wb).sum(axis=(1, 2))}
+def nabf(batch: Triplet):
+    g2, g, alpha = _nabf_edges(batch.work)                             # (N, 3, H, W): A, B, F
+    gS, gF = g[:, 0:2], g[:, 2:3]
+    g2S, g2F = g2[:, 0:2], g2[:, 2:3]
+    G = torch.where((g2S == 0) | (g2F == 0), 0.0, torch.minimum(gS, gF).div_(torch.maximum(gS, gF)))
+    Aa = (alpha[:, 0:2] - alpha[:, 2:3]).abs_().sub_(HALF_PI).abs_().mul_(2.0 / math.pi)
+    # 1 - Q with Q = sqrt(c / ((1 + e1)(1 + e2))), c = 0.9999 * 0.9995: Q is close to 1, so 1 - Q is formed
+    # without cancellation as ((1 - c) + e1 + e2 + e1 e2) / (xy (1 + Q)), xy = (1 + e1)(1 + e2)
+    e1 = G.sub_(0.5).mul_(-19.0).exp_()
+    e2 = Aa.sub_(0.5).mul_(-22.0).exp_()
+    c = 0.9999 * 0.9995
+    xy = (e1 + 1.0).mul_(e2 + 1.0)
+    one_minus_q = (e1 * e2).add_(e1).add_(e2).add_(1.0 - c).div_(torch.div(c, xy).sqrt_().add_(1.0).mul_(xy))
+    w = torch.where(g2S >= 4.0, gS * torch.sqrt(gS), 0.001)            # g >= Td = 2
+    artefact = (g2F > g2S[:, 0:1]) & (g2F > g2S[:, 1:2])               # (N, 1, H, W)
+    num = torch.where(artefact, one_minus_q.mul_(w), 0.0).sum(dim=(1, 2, 3), dtype=torch.float64)
+    return {"Nabf": num / w.sum(dim=(1, 2, 3), dtype=torch.float64)}

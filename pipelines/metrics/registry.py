@@ -1,20 +1,21 @@
 """The fusion-metric registry: one :class:`Metric` record per metric family.
 
-Each family is a pure, batched function ``fn(F, A, B) -> {column: (N,) float64 array}`` on images that are
-already on the reference scale (float64, integer valued, 0-255, shape (N, H, W)); see
-:mod:`pipelines.metrics.arrays`.  A family returns its headline column (``Metric.name``) and its per-source
-parts (e.g. ``MI_A`` = MI(F, A), ``MI_B`` = MI(F, B)).
+Each family is a pure, batched function ``fn(batch, **options) -> {column: (N,) float64 tensor}`` where
+``batch`` is a :class:`pipelines.metrics.batch.Triplet` (F, A, B as (N, H, W) tensors on one device, on the
+reference scale: integer valued, 0-255, plus the intermediates several families share); the results stay on
+the batch's device.  A family returns its headline column (``Metric.name``) and its per-source parts
+(e.g. ``MI_A`` = MI(F, A), ``MI_B`` = MI(F, B)).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-import numpy as np
+import torch
 
 from gan_models.registry import Registry
 
-MetricFn = Callable[..., dict[str, np.ndarray]]
+MetricFn = Callable[..., dict[str, torch.Tensor]]
 
 # The reference evaluator's columns, in the order of the published tables and of expected.csv.
 CORE_COLUMNS: tuple[str, ...] = ("EN", "SD", "SF", "AG", "MI", "SCD", "VIF", "Qabf", "SSIM", "CC", "PSNR", "MSE")

@@ -1,8 +1,10 @@
 """Batched scoring: every registered family on (N, H, W) images, column order, and NaN-aware aggregation.
 
 ``score_batch(F, A, B)`` takes images already on the reference scale (float, integer valued, 0-255; use
-:func:`pipelines.metrics.arrays.fused_to_255` / ``source_to_255`` from [0, 1]) and returns ``{column: (N,)
-float64}``.  ``score_pair`` is the same for one (H, W) triple, returning floats.
+:func:`pipelines.metrics.arrays.fused_to_255` / ``source_to_255`` from [0, 1]) as numpy arrays or torch tensors
+on any device, computes every family with torch on that device, and returns ``{column: (N,) float64 numpy}``
+- the per-image values are the only data that leave the device.  ``score_pair`` is the same for one (H, W)
+triple, returning floats.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import math
 from typing import Iterable, Mapping
 
 import numpy as np
+import torch
 
 from pipelines.metrics.arrays import as_batch, check_same_shape
+from pipelines.metrics.batch import Triplet
 from pipelines.metrics.registry import CORE_COLUMNS, METRICS, Metric
 
 FAST_EXTRAS = ("Nabf",)                        # extras computed by default
@@ -34,26 +38,29 @@ def columns_for(names: Iterable[str]) -> list[str]:
     return [m.name for m in metrics] + [p for m in metrics for p in m.parts]
 
 
-def _call(m: Metric, F, A, B, options: Mapping[str, Mapping]) -> dict[str, np.ndarray]:
+def _call(m: Metric, batch: Triplet, options: Mapping[str, Mapping]) -> dict[str, torch.Tensor]:
     opts = dict(options.get(m.name, {}))
     if opts:
-        allowed = set(inspect.signature(m.fn).parameters) - {"F", "A", "B"}
+        allowed = set(inspect.signature(m.fn).parameters) - {"batch"}
         unknown = set(opts) - allowed
         if unknown:
             raise ValueError(f"metric {m.name}: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    return m.fn(F, A, B, **opts)
+    return m.fn(batch, **opts)
 
 
-CHUNK = 1     # images per internal pass: larger chunks fall out of the CPU caches and were slower on one core
+CHUNK_CPU = 1            # images per internal pass on the CPU: larger chunks fall out of the caches (slower)
+CHUNK_ACCELERATOR = 64   # on a GPU, batch: per-op launch overhead dominates small batches
 
 
 def score_batch(F, A, B, metrics: Iterable[str] | None = None,
-                options: Mapping[str, Mapping] | None = None, chunk: int = CHUNK) -> dict[str, np.ndarray]:
+                options: Mapping[str, Mapping] | None = None, chunk: int | None = None) -> dict[str, np.ndarray]:
     """All requested metric families on (N, H, W) (or (H, W)) images on the 0-255 scale.
 
+    ``F``, ``A``, ``B``: numpy arrays or torch tensors (all on one device: CPU or CUDA); the metrics are
+    computed there in batches of ``chunk`` images (default: 1 on the CPU, 64 on an accelerator).
     ``metrics``: family names (default: the 12 reference metrics + Nabf; FMI is opt-in because it is slow).
     ``options``: per-family keyword options, e.g. ``{"SSIM": {"data_range": 255}}`` for FILM's SSIM variant.
-    Returns ``{column: (N,) float64}`` with headline columns first, then the per-source parts.
+    Returns ``{column: (N,) float64 numpy}`` with headline columns first, then the per-source parts.
     """
     F, _ = as_batch(F)
     A, _ = as_batch(A)
@@ -65,23 +72,26 @@ def score_batch(F, A, B, metrics: Iterable[str] | None = None,
     if unknown:
         raise ValueError(f"options given for metrics not being computed: {sorted(unknown)}")
     cols = columns_for(names)
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
-    for s in range(0, F.shape[0], max(1, chunk)):
-        sl = slice(s, s + max(1, chunk))
-        results: dict[str, np.ndarray] = {}
-        for n in names:
-            results.update(_call(METRICS.get(n), F[sl], A[sl], B[sl], options))
-        for c in cols:
-            parts[c].append(np.asarray(results[c], dtype=np.float64))
-    return {c: np.concatenate(v) if v else np.zeros(0) for c, v in parts.items()}
+    families = [METRICS.get(n) for n in names]
+    parts: dict[str, list[torch.Tensor]] = {c: [] for c in cols}
+    if chunk is None:
+        chunk = CHUNK_CPU if F.device.type == "cpu" else CHUNK_ACCELERATOR
+    step = max(1, chunk)
+    with torch.inference_mode():
+        for s in range(0, F.shape[0], step):
+            batch = Triplet(F[s:s + step], A[s:s + step], B[s:s + step])
+            results: dict[str, torch.Tensor] = {}
+            for m in families:
+                results.update(_call(m, batch, options))
+            for c in cols:
+                parts[c].append(results[c].to(torch.float64))
+        return {c: torch.cat(v).cpu().numpy() if v else np.zeros(0) for c, v in parts.items()}
 
 
 def score_pair(F, A, B, metrics: Iterable[str] | None = None,
                options: Mapping[str, Mapping] | None = None) -> dict[str, float]:
     """:func:`score_batch` for one (H, W) triple -> ``{column: float}``."""
-    out = score_batch(np.asarray(F)[None] if np.ndim(F) == 2 else F,
-                      np.asarray(A)[None] if np.ndim(A) == 2 else A,
-                      np.asarray(B)[None] if np.ndim(B) == 2 else B, metrics, options)
+    out = score_batch(F, A, B, metrics, options)
     return {k: float(v[0]) for k, v in out.items()}
 
 

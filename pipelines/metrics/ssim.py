@@ -6,13 +6,16 @@ image without a 3-pixel border), summed over the two sources.
 DDFM / EMMA numbers contain (C1 = 4e-4, C2 = 3.6e-3 on 0-255 data, i.e. almost no stabilisation).  FILM's
 copy uses 255; pass ``data_range=255`` for that variant and label it.
 
-The window sums are computed exactly from integer cumulative sums and the variances as
-(49*sum(x^2) - sum(x)^2) / (49*48), so on integer 0-255 images there is no cancellation error at all.
+Precision: the 7x7 window sums of x, x^2 and F*x are exact (integers below 2^24, summed in float32 by
+shifted additions when the images are integer-valued, else in float64), and the variances are formed as
+(49 sum(x^2) - sum(x)^2) / (49*48) in float64 from those exact sums, so on 0-255 integer images there is no
+cancellation error even with the tiny C1/C2 of data_range=2.
 """
 from __future__ import annotations
 
-import numpy as np
+import torch
 
+from pipelines.metrics.batch import Triplet
 from pipelines.metrics.filters import box_sum_valid
 from pipelines.metrics.registry import metric
 
@@ -20,34 +23,31 @@ WIN = 7
 K1, K2 = 0.01, 0.03
 
 
-def ssim_pairs(F: np.ndarray, sources: list[np.ndarray], data_range: float = 2.0) -> list[np.ndarray]:
-    """Mean SSIM(F, X) per image for each X in ``sources`` (sharing F's window sums)."""
-    k = len(sources)
-    stack = np.concatenate([F, *sources, F * F, *(x * x for x in sources), *(F * x for x in sources)])
-    n = F.shape[0]
-    sums = box_sum_valid(stack, WIN).reshape(2 + 3 * k, n, -1)   # [F, X.., F^2, X^2.., F*X..]
-    sf, sxs = sums[0], sums[1:1 + k]
-    sff, sxxs = sums[1 + k], sums[2 + k:2 + 2 * k]
-    sfxs = sums[2 + 2 * k:]
+def ssim_pairs(batch: Triplet, data_range: float = 2.0) -> torch.Tensor:
+    """Mean SSIM(F, A) and SSIM(F, B) per image -> (N, 2) float64, sharing F's window sums."""
+    x = batch.work                                                   # (N, 3, H, W): A, B, F
+    N = x.shape[0]
+    maps = torch.empty(N, 8, *x.shape[2:], dtype=x.dtype, device=x.device)
+    maps[:, 0:3] = x
+    torch.mul(x, x, out=maps[:, 3:6])
+    torch.mul(x[:, 0:2], x[:, 2:3], out=maps[:, 6:8])
+    s = box_sum_valid(maps, WIN).to(torch.float64)                  # exact window sums
+    sx, sf, sxx, sff, sfx = s[:, 0:2], s[:, 2:3], s[:, 3:5], s[:, 5:6], s[:, 6:8]
+    # skimage: ((2 mu_f mu_x + C1)(2 cov + C2)) / ((mu_f^2 + mu_x^2 + C1)(var_f + var_x + C2)) with window
+    # means s/49 and sample (co)variances (49 s_ab - s_a s_b) / (49*48); multiplying the first factors by 49^2
+    # and the second by 49*48 leaves the ratio unchanged and keeps every difference an exact integer.
     NP = WIN * WIN
-    c1 = (K1 * data_range) ** 2
-    c2 = (K2 * data_range) ** 2
-    inv_mean2 = 1.0 / (NP * NP)
-    inv_cov = 1.0 / (NP * (NP - 1))
-    vf = (NP * sff - sf * sf)
-    out = []
-    for j in range(k):
-        sx, sxx, sfx = sxs[j], sxxs[j], sfxs[j]
-        a1 = 2.0 * sf * sx * inv_mean2 + c1
-        a2 = 2.0 * (NP * sfx - sf * sx) * inv_cov + c2
-        b1 = (sf * sf + sx * sx) * inv_mean2 + c1
-        b2 = (vf + NP * sxx - sx * sx) * inv_cov + c2
-        out.append(((a1 * a2) / (b1 * b2)).mean(axis=1))
-    return out
+    c1 = (K1 * data_range) ** 2 * (NP * NP)
+    c2 = (K2 * data_range) ** 2 * (NP * (NP - 1))
+    sfsx = sf * sx
+    sq = torch.addcmul(sx * sx, sf, sf)                              # s_f^2 + s_x^2
+    num = (sfsx * 2.0).add_(c1).mul_(torch.add(sfx * (2.0 * NP), sfsx, alpha=-2.0).add_(c2))
+    den = (torch.add(sff, sxx).mul_(NP).sub_(sq).add_(c2)).mul_(sq.add_(c1))
+    return num.div_(den).mean(dim=(2, 3))
 
 
 @metric("SSIM", parts=("SSIM_A", "SSIM_B"),
         reference="skimage structural_similarity(F,A)+(F,B), 0.19 defaults, data_range=2 (option: 255)")
-def ssim(F, A, B, data_range: float = 2.0):
-    sa, sb = ssim_pairs(F, [A, B], data_range)
-    return {"SSIM": sa + sb, "SSIM_A": sa, "SSIM_B": sb}
+def ssim(batch: Triplet, data_range: float = 2.0):
+    s = ssim_pairs(batch, data_range)
+    return {"SSIM": s[:, 0] + s[:, 1], "SSIM_A": s[:, 0], "SSIM_B": s[:, 1]}

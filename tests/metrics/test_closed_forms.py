@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from conftest import random_triplet
 
 from pipelines.metrics import fused_to_255, nrmse, quantize_255, score_pair
@@ -81,13 +82,35 @@ def test_filters_equal_scipy_convolve2d():
     from scipy.signal import convolve2d
     rng = np.random.default_rng(4)
     X = rng.integers(0, 256, (2, 70, 90)).astype(np.float64)
+    Xt = torch.from_numpy(X)
     for n in (17, 9, 5, 3):
         g = gaussian_1d(n, n / 5)
         for step in (1, 2):
             exp = np.stack([convolve2d(x, np.outer(g, g), mode="valid")[::step, ::step] for x in X])
-            np.testing.assert_allclose(filter_valid(X, g, step), exp, rtol=1e-12, atol=1e-9)
+            got = filter_valid(Xt, g, step)
+            assert got.shape == exp.shape
+            np.testing.assert_allclose(got.numpy(), exp, rtol=1e-12, atol=1e-9)
     exp = np.stack([convolve2d(x, np.ones((7, 7)), mode="valid") for x in X])
-    np.testing.assert_array_equal(box_sum_valid(X, 7), exp)        # exact on integers
+    np.testing.assert_array_equal(box_sum_valid(Xt, 7).numpy(), exp)                  # exact on integers
+    np.testing.assert_array_equal(box_sum_valid(Xt.float(), 7).double().numpy(), exp)  # float32 too
+
+
+def test_separable_buffer_pads_odd_sizes_with_zeros_and_stays_exact():
+    """Odd sizes need padded rows/columns; the padding is zero (a NaN there would poison every output of a
+    band product, 0 * nan = nan) and the step-2 result still equals scipy's filter-then-subsample."""
+    from pipelines.metrics.filters import SeparableBuffer
+    rng = np.random.default_rng(7)
+    X = torch.from_numpy(rng.random((3, 37, 53)) * 255)
+    g = gaussian_1d(9, 9 / 5)
+    sb = SeparableBuffer(3, 37, 53, 9, 2, torch.float64, X.device)
+    assert sb.buf.shape[0] > 37 and sb.buf.shape[2] > 53          # this geometry is padded
+    assert (sb.buf[37:] == 0).all() and (sb.buf[:, :, 53:] == 0).all()
+    sb.images.copy_(X)
+    clean = sb.filter(g).clone()
+    np.testing.assert_allclose(clean.transpose(1, 2).numpy(), filter_valid(X, g, 2).numpy(), rtol=1e-13)
+    assert torch.isfinite(clean).all()
+    with pytest.raises(ValueError, match="smaller than"):
+        SeparableBuffer(1, 8, 40, 9, 1, torch.float64, X.device)
 
 
 def test_fused_to_255_stretch_and_rounding():
@@ -104,3 +127,16 @@ def test_bad_shapes_raise():
         score_pair(np.zeros((16, 16)), np.zeros((16, 17)), np.zeros((16, 16)))
     with pytest.raises(ValueError, match="H, W"):
         score_pair(np.zeros(16), np.zeros(16), np.zeros(16))
+
+
+def test_vif_of_small_images_follows_scipy_and_impossible_shapes_raise():
+    """Under 41x41 the coarse scales are smaller than their window; scipy's 'valid' convolution then swaps
+    its inputs, and the reference's VIF includes those terms, so ours must too."""
+    import reference_impl as ref
+    rng = np.random.default_rng(8)
+    for shape in ((40, 40), (33, 35), (24, 24)):
+        x = [np.round(rng.random(shape) * 255) for _ in range(3)]
+        assert score_pair(*x, metrics=["VIF"])["VIF"] == pytest.approx(ref.VIF(*x), rel=1e-10)
+    x = [np.round(rng.random((20, 50)) * 255) for _ in range(3)]
+    with pytest.raises(ValueError, match="do not fit inside each other"):
+        score_pair(*x, metrics=["VIF"])
