@@ -34,6 +34,9 @@ class Phase:
     after_step: Callable[[LossTerms], None] | None = None
     # networks whose gradients this phase produces and steps (for freezing the rest / DDP no_sync decisions)
     networks: tuple[str, ...] = ()
+    # optional adaptive schedule: checked before every repeat after the first; True ends the phase early
+    # (``repeats`` is then the maximum), e.g. DDcGAN's "train D while its loss > 1.7, at most 20 times"
+    stop_early: Callable[[int], bool] | None = None
 
     def repeats_at(self, step: int) -> int:
         return self.repeats(step) if callable(self.repeats) else int(self.repeats)

@@ -14,9 +14,27 @@ import numpy as np
 _KR, _KG, _KB = 0.299, 0.587, 0.114
 
 
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _as_float(x):
+    """float64 numpy array, or a floating torch tensor kept on its device (torch is never imported here)."""
+    if _is_torch(x):
+        return x if x.is_floating_point() else x.float()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _stack_clip(r, g, b):
+    if _is_torch(r):
+        import torch
+        return torch.stack([r, g, b], dim=-1).clamp(0.0, 1.0)
+    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+
+
 def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RGB in [0, 1] (..., 3) -> (Y, Cb, Cr), each (...) in [0, 1]."""
-    rgb = np.asarray(rgb, dtype=np.float64)
+    rgb = _as_float(rgb)
     if rgb.shape[-1] != 3:
         raise ValueError(f"expected (..., 3) RGB, got shape {rgb.shape}")
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
@@ -28,13 +46,13 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """(Y, Cb, Cr) in [0, 1] -> RGB (..., 3) in [0, 1] (clipped)."""
-    y = np.asarray(y, dtype=np.float64)
-    cb = np.asarray(cb, dtype=np.float64) - 0.5
-    cr = np.asarray(cr, dtype=np.float64) - 0.5
+    y = _as_float(y)
+    cb = _as_float(cb) - 0.5
+    cr = _as_float(cr) - 0.5
     r = y + 2.0 * (1.0 - _KR) * cr
     b = y + 2.0 * (1.0 - _KB) * cb
     g = (y - _KR * r - _KB * b) / _KG
-    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0)
+    return _stack_clip(r, g, b)
 
 
 def is_pseudo_colour(rgb: np.ndarray, tol: float = 2.0 / 255.0) -> bool:
