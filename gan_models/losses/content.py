@@ -176,12 +176,19 @@ def ssim_loss(fused: torch.Tensor, sources: Sources, *, target: str = "both",
               weights: tuple[float, float] | list[float] = (0.5, 0.5), win_size: int = 11,
               win_sigma: float = 1.5) -> torch.Tensor:
     """1 − SSIM(F, T) (``target="both"``: Σ w_i (1 − SSIM(F, S_i)) over A, B)."""
+    def one(f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        ws = min(win_size, _largest_odd_window(min(t.shape[-2:]), levels=1))
+        return 1.0 - _ssim(f, t, data_range=1.0, win_size=ws, win_sigma=win_sigma)
+    return _weighted_over_targets(fused, sources, target, weights, one)
+
+
+def _weighted_over_targets(fused: torch.Tensor, sources: Sources, target: str,
+                           weights: tuple[float, float] | list[float], term) -> torch.Tensor:
+    """Σ w_i · term(F at the target's resolution, target_i) over the targets ``target`` names."""
     total = fused.new_zeros(())
     for name, w in _targets_and_weights(target, weights):
         t = resolve_target(sources, name)
-        f = match_resolution(fused, t)
-        ws = min(win_size, _largest_odd_window(min(t.shape[-2:]), levels=1))
-        total = total + w * (1.0 - _ssim(f, t, data_range=1.0, win_size=ws, win_sigma=win_sigma))
+        total = total + w * term(match_resolution(fused, t), t)
     return total
 
 
@@ -203,18 +210,15 @@ def ms_ssim_loss(fused: torch.Tensor, sources: Sources, *, target: str = "both",
                  weights: tuple[float, float] | list[float] = (0.5, 0.5), win_size: int = 11,
                  win_sigma: float = 1.5) -> torch.Tensor:
     """1 − MS-SSIM(F, T) with the 5 scale weights of Wang et al. (2003)."""
-    total = fused.new_zeros(())
-    for name, w in _targets_and_weights(target, weights):
-        t = resolve_target(sources, name)
-        f = match_resolution(fused, t)
+    def one(f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         side = min(t.shape[-2:])
         ws = min(win_size, _largest_odd_window(side, levels=5))
         if ws < 3:
             raise ValueError(f"MS-SSIM needs images of at least 48 px on the smaller side, got {side} px; "
                              f"use the 'ssim' content loss for such small images")
-        total = total + w * (1.0 - _ms_ssim(f, t, data_range=1.0, win_size=ws, win_sigma=win_sigma,
-                                            weights=list(MS_SSIM_WEIGHTS)))
-    return total
+        return 1.0 - _ms_ssim(f, t, data_range=1.0, win_size=ws, win_sigma=win_sigma,
+                              weights=list(MS_SSIM_WEIGHTS))
+    return _weighted_over_targets(fused, sources, target, weights, one)
 
 
 # ---------------------------------------------------------------- weighted sums of terms
