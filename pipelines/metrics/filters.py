@@ -1,12 +1,19 @@
 """Fast exact linear filters for the metrics ('valid' mode, batched, torch, any device).
 
 * :func:`gaussian_1d` - the separable factor of MATLAB's ``fspecial('gaussian', N, sigma)`` used by VIF.
-* :class:`SeparableBuffer` / :func:`filter_valid` - separable 'valid' correlation with an optional output
-  step (VIF's filter-then-``[::2, ::2]``) as two batched banded matrix products (``torch.bmm``) in float64:
-  the image rows are cut into overlapping windows with ``Tensor.unfold`` (a view, no copy) and each window
-  block is multiplied by a small band matrix holding the taps, so the BLAS of the device does the work and
-  no transpose is ever materialised.  The result comes out transposed (W, H); callers that only sum over
-  pixels (VIF) use it as is, :func:`filter_valid` returns the natural-orientation view.
+* :class:`BlockedSeparable` / :func:`filter_valid` - separable 'valid' correlation with an optional output
+  step (VIF's filter-then-``[::2, ::2]``) as a few large matrix products in the input's dtype (float64 for
+  VIF), so the BLAS of the device does the work:
+
+  - the image rows are stored *blocked*: row ``r = j*R + i`` (R = block * step rows per block) lives at
+    ``buf[i, j]``, so the pass along H is, for each of the k block offsets a window spans, ONE plain
+    ``(block x R) @ (R x everything-else)`` product - the shape a BLAS runs fastest (2-3x the batched
+    band products of small blocks that a row-major layout needs);
+  - the pass along W reads overlapping windows of the pass-1 rows in place (``as_strided``, no copy) as
+    one batched band product per image;
+  - the result keeps the blocked order, ``(N, C, wb, b, b, hb)``; callers that only combine pixels and sum
+    them (VIF) use it as is, with every position past the valid output exactly 0; :meth:`natural` gives
+    the ordinary (N, C, h_out, w_out) images.
 * :func:`box_sum_valid` - k x k window sums by shifted additions: exact for integer-valued data in any float
   dtype as long as the sums stay below 2^24 (float32) / 2^53 (float64), on any device (no library
   convolution algorithm - Winograd, FFT, TF32 - can change the result).
@@ -14,11 +21,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import torch
 
-BLOCK = 16   # outputs per band block: fastest float64 choice on the development machine (AVX2 MKL) for 256^2
+BLOCK = 16   # outputs per block: fastest float64 choice on the development machine (AVX-512 MKL), 256^2 images
 
 
 @lru_cache(maxsize=None)
@@ -39,79 +47,111 @@ def gaussian_1d(n: int, sigma: float) -> np.ndarray:
     return g
 
 
+
 @lru_cache(maxsize=64)
-def _band_cached(taps: tuple, b: int, step: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+def _band_cached(taps: tuple, b: int, step: int, width: int, dtype: torch.dtype, device: str) -> torch.Tensor:
     n = len(taps)
-    span = (b - 1) * step + n
-    band = torch.zeros(b, span, dtype=torch.float64)
+    band = torch.zeros(b, width, dtype=torch.float64)
     g = torch.tensor(taps, dtype=torch.float64)
     for j in range(b):
         band[j, j * step:j * step + n] = g
     return band.to(device=device, dtype=dtype)
 
 
-def _band(taps: np.ndarray, b: int, step: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(b, span) matrix with row j holding the taps at columns j*step .. j*step+n-1."""
-    return _band_cached(tuple(float(v) for v in taps), b, step, dtype, str(device))
+def _band(taps: np.ndarray, b: int, step: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(b, width) matrix with row j holding the taps at columns j*step .. j*step+n-1, zeros elsewhere."""
+    return _band_cached(tuple(float(v) for v in taps), b, step, width, dtype, str(device))
 
 
-def _geometry(length: int, n: int, step: int, b: int) -> tuple[int, int, int]:
-    """(valid outputs, blocks, window span) of a 'valid' pass of n taps with output step ``step``."""
-    out = (length - n) // step + 1
-    return out, -(-out // b), (b - 1) * step + n
+class BlockedSeparable:
+    """An (N, C) stack of H x W images laid out for a separable n-tap 'valid' filter with output ``step``.
 
-
-class SeparableBuffer:
-    """Storage for M images of H x W laid out for two banded passes of an n-tap filter with output step.
-
-    Layout (Hp, M, S): image m is ``buf[:H, m, :W]`` (write through :attr:`images`), rows padded to Hp and
-    columns to S = (blocks along W) * BLOCK * step with zeros, so that both passes read uniform overlapping
-    windows.  Padding only feeds outputs that are cut away; it must be finite (0 * nan = nan in a product).
+    Write the images with :meth:`write`, then :meth:`filter` (any taps of length n, several times if
+    needed).  Storage ``buf`` is (R, Jh, N*C, Wp): row ``j*R + i`` of image m is ``buf[i, j, m, :W]``,
+    R = b * step; rows past H and columns past W are zero (they only feed outputs that are cut away, but
+    they must be finite: 0 * nan = nan inside a matrix product).
     """
 
-    def __init__(self, M: int, H: int, W: int, n: int, step: int, dtype: torch.dtype, device: torch.device,
-                 b: int = BLOCK):
+    def __init__(self, N: int, C: int, H: int, W: int, n: int, step: int, dtype: torch.dtype,
+                 device: torch.device, b: int = BLOCK):
         if H < n or W < n:
             raise ValueError(f"{H}x{W} images are smaller than the {n}x{n} filter window")
-        self.M, self.H, self.W, self.n, self.step, self.b = M, H, W, n, step, b
-        self.h_out, self.h_blocks, span = _geometry(H, n, step, b)
-        self.w_out, w_blocks, _ = _geometry(W, n, step, b)
-        self.w_blocks = max(w_blocks, -(-W // (b * step)))
-        hp = max(H, (self.h_blocks - 1) * b * step + span)
-        s = self.w_blocks * b * step
-        self.buf = torch.empty(hp, M, s, dtype=dtype, device=device)
-        if hp > H:
-            self.buf[H:] = 0
-        if s > W:
-            self.buf[:, :, W:] = 0
+        self.N, self.C, self.H, self.W, self.n, self.step, self.b = N, C, H, W, n, step, b
+        self.R = R = b * step                                   # input rows (columns) per output block
+        self.span = (b - 1) * step + n                          # input rows one block of outputs reads
+        self.k = -(-self.span // R)                             # input blocks one output block touches
+        self.h_out, self.w_out = (H - n) // step + 1, (W - n) // step + 1
+        self.hb, self.wb = -(-self.h_out // b), -(-self.w_out // b)
+        self.Jh = max(self.hb + self.k - 1, -(-H // R))
+        self.Wp = max(W, (self.wb - 1) * R + self.span)
+        M = N * C
+        self.buf = torch.empty(R, self.Jh, M, self.Wp, dtype=dtype, device=device)
+        jf, rem = divmod(H, R)
+        if jf < self.Jh:
+            self.buf[rem:, jf] = 0
+            self.buf[:, jf + 1:] = 0
+        if self.Wp > W:
+            self.buf[..., W:] = 0
 
-    @property
-    def images(self) -> torch.Tensor:
-        """(M, H, W) writable view of the images."""
-        return self.buf[:self.H, :, :self.W].permute(1, 0, 2)
+    def write(self, fill: Callable[[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]], None]) -> None:
+        """``fill(dest, rows_of)`` is called once per row region: ``dest`` is an (N, C, j, r, W) view of the
+        storage for j blocks of r image rows, and ``rows_of(t)`` returns the same rows of any (..., H, W)
+        tensor ``t`` viewed as (..., j, r, W).  ``fill`` must write every element of ``dest``."""
+        N, C, H, W, R = self.N, self.C, self.H, self.W, self.R
+        jf, rem = divmod(H, R)
+        if jf:
+            dest = self.buf[:, :jf, :, :W].permute(2, 1, 0, 3).unflatten(0, (N, C))
+            fill(dest, lambda t: t[..., :jf * R, :].unflatten(-2, (jf, R)))
+        if rem:
+            dest = self.buf[:rem, jf, :, :W].permute(1, 0, 2).unflatten(0, (N, C)).unsqueeze(2)
+            fill(dest, lambda t: t[..., jf * R:, :].unflatten(-2, (1, rem)))
+
+    def write_images(self, X: torch.Tensor) -> None:
+        """Copy an (N, C, H, W) tensor into the storage."""
+        self.write(lambda dest, rows_of: dest.copy_(rows_of(X)))
 
     def filter(self, taps: np.ndarray) -> torch.Tensor:
         """Separable valid correlation of every image with outer(taps, taps), every ``step``-th output.
 
-        Returns (M, W_out, H_out): TRANSPOSED orientation (a strided view; ``.transpose(1, 2)`` for (H, W)).
+        Returns (N, C, wb, b, b, hb), blocked: ``out[.., jw, iw, ih, jh]`` is output pixel (row jh*b + ih,
+        column jw*b + iw); positions past (h_out, w_out) are exactly 0.
         """
         if len(taps) != self.n:
-            raise ValueError(f"buffer laid out for {self.n} taps, got {len(taps)}")
-        buf, b, step, n = self.buf, self.b, self.step, self.n
-        hp, M, S = buf.shape
-        span = (b - 1) * step + n
-        band = _band(taps, b, step, buf.dtype, buf.device)
-        # pass 1 (along H): windows of rows; every block is band (b, span) @ rows (span, M*S)
-        rows = buf.view(hp, M * S).unfold(0, span, b * step)[:self.h_blocks].permute(0, 2, 1)
-        R = self.h_blocks * b
-        extra = span - b * step                          # pass 2 reads this far past the last row
-        store = torch.empty(R * M * S + extra, dtype=buf.dtype, device=buf.device)
-        store[R * M * S:] = 0
-        torch.bmm(band.expand(self.h_blocks, b, span), rows, out=store[:R * M * S].view(self.h_blocks, b, M * S))
-        # pass 2 (along W): windows along each image row, read transposed (span, R) straight from storage
-        cols = store.as_strided((M * self.w_blocks, span, R), (b * step, 1, M * S))
-        out = torch.bmm(band.expand(M * self.w_blocks, b, span), cols)
-        return out.view(M, self.w_blocks * b, R)[:, :self.w_out, :self.h_out]
+            raise ValueError(f"storage laid out for {self.n} taps, got {len(taps)}")
+        buf, b, R, k, hb, wb, Wp = self.buf, self.b, self.R, self.k, self.hb, self.wb, self.Wp
+        M = self.N * self.C
+        band = _band(taps, b, self.step, k * R, buf.dtype, buf.device)
+        # pass 1 (along H): out1[o, (jh, m, w)] = sum_q band[o, qR:(q+1)R] @ buf[:, jh + q, m, w]
+        flat = buf.view(R, -1)
+        plane = M * Wp
+        store = torch.empty(b * hb * plane, dtype=buf.dtype, device=buf.device)
+        out1 = store.view(b, hb * plane)
+        for q in range(k):
+            x = flat[:, q * plane:(q + hb) * plane]
+            if q == 0:
+                torch.mm(band[:, :R], x, out=out1)
+            else:
+                out1.addmm_(band[:, q * R:(q + 1) * R], x)
+        # pass 2 (along W), per image m: windows of the b*hb pass-1 rows (row stride M*Wp) at column jw*R
+        out = torch.empty(M, wb, b, b * hb, dtype=buf.dtype, device=buf.device)
+        band2 = band[:, :self.span].expand(wb, b, self.span)
+        for m in range(M):
+            cols = store.as_strided((wb, self.span, b * hb), (R, 1, plane), m * Wp)
+            torch.bmm(band2, cols, out=out[m])
+        out = out.view(M, wb, b, b, hb)
+        o0 = self.h_out - (hb - 1) * b                          # valid rows in the last row block
+        if o0 < b:
+            out[:, :, :, o0:, hb - 1] = 0
+        c0 = self.w_out - (wb - 1) * b                          # valid columns in the last column block
+        if c0 < b:
+            out[:, wb - 1, c0:] = 0
+        return out.view(self.N, self.C, wb, b, b, hb)
+
+    def natural(self, out: torch.Tensor) -> torch.Tensor:
+        """A :meth:`filter` result as ordinary (N, C, h_out, w_out) images (a copy)."""
+        N, C, wb, b, _, hb = out.shape
+        img = out.permute(0, 1, 5, 4, 2, 3).reshape(N, C, hb * b, wb * b)
+        return img[..., :self.h_out, :self.w_out]
 
 
 def filter_valid(X: torch.Tensor, g: np.ndarray, step: int = 1) -> torch.Tensor:
@@ -121,9 +161,9 @@ def filter_valid(X: torch.Tensor, g: np.ndarray, step: int = 1) -> torch.Tensor:
     computed in ``X``'s dtype on ``X``'s device.
     """
     M, H, W = X.shape
-    sb = SeparableBuffer(M, H, W, len(g), step, X.dtype, X.device)
-    sb.images.copy_(X)
-    return sb.filter(g).transpose(1, 2)
+    sb = BlockedSeparable(M, 1, H, W, len(g), step, X.dtype, X.device)
+    sb.write_images(X.unsqueeze(1))
+    return sb.natural(sb.filter(g))[:, 0]
 
 
 def box_sum_valid(X: torch.Tensor, k: int) -> torch.Tensor:

@@ -13,20 +13,20 @@ sv^2 = sigma_F^2 - g sigma_AF cancel catastrophically (errors ~1e-3 against sigm
 by up to 4e-5 relative on real Harvard pairs (tolerance 1e-5).
 
 Speed: the eight filtered maps of a scale (mu of A, B, F; A^2, B^2, F^2, AF, BF) of every image in the batch
-go through ONE separable banded matrix-product filter (:class:`pipelines.metrics.filters.SeparableBuffer`),
-the subsampling filters compute only every 2nd output, F's moments are shared by both sources, and the
-fix-ups are folded into one mask: a pixel contributes to the numerator only where sigma_A^2 >= eps,
-sigma_F^2 >= eps and g > 0, which is exactly where the reference's fix-ups leave g != 0.
+go through ONE blocked separable matrix-product filter (:class:`pipelines.metrics.filters.BlockedSeparable`)
+and stay in its blocked pixel order (VIF only sums over pixels; positions past the valid output are 0 and
+contribute exactly 0); the subsampling filters compute only every 2nd output; F's moments are shared by both
+sources; the fix-ups are folded into one mask: a pixel contributes to the numerator only where
+sigma_A^2 >= eps, sigma_F^2 >= eps and g > 0, which is exactly where the reference's fix-ups leave g != 0;
+and the sums of logarithms are taken as logarithms of products of 16 factors (:func:`sum_log`).
 """
 from __future__ import annotations
 
-from functools import partial
-from typing import Callable
-
+import numpy as np
 import torch
 
 from pipelines.metrics.batch import Triplet
-from pipelines.metrics.filters import SeparableBuffer, gaussian_1d
+from pipelines.metrics.filters import BlockedSeparable, gaussian_1d
 from pipelines.metrics.registry import metric
 
 SIGMA_NSQ = 2.0
@@ -39,75 +39,112 @@ def _window(scale: int):
     return gaussian_1d(n, n / 5.0)
 
 
+LOG_GROUP = 16            # factors multiplied before one logarithm (see sum_log)
+MAX_GROUP_FACTOR = 2.0 ** 60
+
+
+def sum_log(t: torch.Tensor) -> torch.Tensor:
+    """sum(log(t)) over all but the first two dims, for t >= 1, as sums of logs of products of LOG_GROUP
+    factors: 16x fewer logarithms.  Every VIF factor is 1 + x with x <= 127.5^2 / 2 on the 0-255 scale
+    (variances of values in [0, 255] are <= 127.5^2 and sigma_v^2 + sigma_n^2 >= 2), so a product stays below
+    2^209 (no overflow) and its rounding error, about 16 ulp, is 4e-15 absolute per logarithm.  Out-of-range
+    inputs (factors above 2^60, e.g. images far outside 0-255) fall back to one logarithm per factor."""
+    flat = t.flatten(2)
+    if flat.shape[-1] < LOG_GROUP or bool(flat.amax() > MAX_GROUP_FACTOR):
+        return flat.log().sum(dim=-1)
+    pad = (-flat.shape[-1]) % LOG_GROUP
+    if pad:
+        flat = torch.cat([flat, flat.new_ones(*flat.shape[:2], pad)], dim=-1)
+    g = flat.unflatten(-1, (LOG_GROUP, -1))                  # 16 slabs; multiply slab by slab
+    while g.shape[-2] > 1:
+        h = g.shape[-2] // 2
+        g = g[..., :h, :] * g[..., h:, :]
+    return g.log().sum(dim=(-2, -1))
+
+
 def _scale_terms(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(num, den) per image and source, (N, 2), in natural-log units, from the filtered maps f (N, 8, h, w)."""
+    """(num, den) per image and source, (N, 2), in natural-log units, from the filtered maps f (N, 8, ...)."""
     mu, sq, cross = f[:, 0:3], f[:, 3:6], f[:, 6:8]
     var = torch.addcmul(sq, mu, mu, value=-1.0).clamp_(min=0.0)           # sigma^2 of A, B, F, clipped at 0
     s1, s2 = var[:, 0:2], var[:, 2:3]
     s12 = torch.addcmul(cross, mu[:, 0:2], mu[:, 2:3], value=-1.0)
     g = torch.div(s12, s1 + EPS).clamp_(min=0.0)                           # g < 0 -> 0 (and sv -> s2)
     sv = torch.addcmul(s2, g, s12, value=-1.0).clamp_(min=EPS).add_(SIGMA_NSQ)
-    arg = (g * g).mul_(s1).div_(sv)
+    arg = g.mul_(g).mul_(s1).div_(sv)
     keep = torch.minimum(s1, s2) >= EPS                                     # the sigma < eps fix-ups zero g
-    num = torch.where(keep, arg, 0.0).add_(1.0).log_().sum(dim=(-2, -1))
+    num = sum_log(arg.masked_fill_(~keep, 0.0).add_(1.0))
     # where sigma_A^2 < eps the reference zeroes it: log(1 + s1/2) < 5e-11 there, below float64 resolution
-    den = (s1 * (1.0 / SIGMA_NSQ)).add_(1.0).log_().sum(dim=(-2, -1))
+    den = sum_log(s1.mul(1.0 / SIGMA_NSQ).add_(1.0))
     return num, den
 
 
-def _copy_into(src: torch.Tensor, target: torch.Tensor) -> None:
-    target.copy_(src)
+def _blocked(imgs: torch.Tensor, channels: int, n: int, step: int) -> BlockedSeparable:
+    N, _, h, w = imgs.shape
+    return BlockedSeparable(N, channels, h, w, n, step, imgs.dtype, imgs.device)
 
 
-def _fill_moment_maps(imgs: torch.Tensor, maps: torch.Tensor) -> None:
-    """(N, 3, h, w) [ref A, ref B, dist F] -> maps (N, 8, h, w): [A, B, F, A^2, B^2, F^2, AF, BF]."""
-    maps[:, 0:3].copy_(imgs)
-    torch.mul(imgs, imgs, out=maps[:, 3:6])
-    torch.mul(imgs[:, 0:2], imgs[:, 2:3], out=maps[:, 6:8])
+def _fill_moment_maps(imgs: torch.Tensor):
+    """fill for BlockedSeparable.write: [A, B, F] (N, 3, h, w) -> [A, B, F, A^2, B^2, F^2, AF, BF]."""
+    def fill(dest: torch.Tensor, rows_of) -> None:
+        x = rows_of(imgs)
+        dest[:, 0:3].copy_(x)
+        torch.mul(x, x, out=dest[:, 3:6])
+        torch.mul(x[:, 0:2], x[:, 2:3], out=dest[:, 6:8])
+    return fill
 
 
-def _filter(shape: tuple, fill: Callable[[torch.Tensor], None], g, step: int, dtype, device) -> torch.Tensor:
-    """scipy ``convolve2d(x, outer(g, g), 'valid')[::step, ::step]`` of every (h, w) image x of an
-    (N, C, h, w) stack that ``fill(target)`` writes into the given (N, C, h, w) tensor.
+def _small_filter(X: torch.Tensor, g: np.ndarray, step: int) -> torch.Tensor:
+    """scipy's ``convolve2d(x, outer(g, g), 'valid')[::step, ::step]`` when the image is smaller than the
+    window in both directions (the coarse scales of inputs under 41x41): scipy then swaps the inputs, i.e.
+    the window is correlated with the flipped image."""
+    h, w = X.shape[-2:]
+    taps = torch.tensor(g, dtype=X.dtype, device=X.device)
+    rows = taps.unfold(0, h, 1)[::step]                              # rows[i, a] = g[i*step + a]
+    cols = taps.unfold(0, w, 1)[::step]
+    return rows @ X.flip(-2, -1) @ cols.T
 
-    The usual case writes straight into a :class:`SeparableBuffer` (result transposed - VIF only sums over
-    pixels, and every map of a scale gets the same orientation).  Images smaller than the window in both
-    directions - the coarse scales of inputs under 41x41 - get scipy's behaviour for that case: the inputs
-    are swapped, i.e. the window is correlated with the flipped image.
-    """
-    N, C, h, w = shape
+
+def _moment_maps(imgs: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+    h, w = imgs.shape[-2:]
     n = len(g)
     if h >= n and w >= n:
-        sb = SeparableBuffer(N * C, h, w, n, step, dtype, device)
-        fill(sb.images.view(N, C, h, w))
-        out = sb.filter(g)
-        return out.view(N, C, *out.shape[-2:])
-    if h < n and w < n:
-        X = torch.empty(shape, dtype=dtype, device=device)
-        fill(X)
-        taps = torch.tensor(g, dtype=dtype, device=device)
-        rows = taps.unfold(0, h, 1)[::step]                              # rows[i, a] = g[i*step + a]
-        cols = taps.unfold(0, w, 1)[::step]
-        return rows @ X.flip(-2, -1) @ cols.T
-    raise ValueError(f"VIF: a {h}x{w} image and the {n}x{n} window of its scale do not fit inside each other "
-                     "(scipy's convolve2d 'valid', which the reference uses, fails here too)")
+        sb = _blocked(imgs, 8, n, 1)
+        sb.write(_fill_moment_maps(imgs))
+        return sb.filter(g)
+    _check_small(h, w, n)
+    maps = torch.cat([imgs, imgs * imgs, imgs[:, 0:2] * imgs[:, 2:3]], dim=1)
+    return _small_filter(maps, g, 1)
+
+
+def _subsample(imgs: torch.Tensor, g: np.ndarray) -> torch.Tensor:
+    h, w = imgs.shape[-2:]
+    n = len(g)
+    if h >= n and w >= n:
+        sb = _blocked(imgs, 3, n, 2)
+        sb.write_images(imgs)
+        return sb.natural(sb.filter(g))
+    _check_small(h, w, n)
+    return _small_filter(imgs, g, 2)
+
+
+def _check_small(h: int, w: int, n: int) -> None:
+    if not (h < n and w < n):
+        raise ValueError(f"VIF: a {h}x{w} image and the {n}x{n} window of its scale do not fit inside each "
+                         "other (scipy's convolve2d 'valid', which the reference uses, fails here too)")
 
 
 def vifp_mscale(batch: Triplet) -> torch.Tensor:
     """vifp_mscale(A, F) and vifp_mscale(B, F) per image -> (N, 2) float64 on the batch's device."""
-    N, H, W = batch.shape
+    N = batch.shape[0]
     dev = batch.device
     num = torch.zeros(N, 2, dtype=torch.float64, device=dev)
     den = torch.zeros(N, 2, dtype=torch.float64, device=dev)
-    imgs = batch.stacked                                            # (N, 3, h, w): A, B, F
+    imgs = batch.stacked                                            # (N, 3, h, w): A, B, F, float64
     for scale in range(1, SCALES + 1):
         g = _window(scale)
-        h, w = imgs.shape[-2:]
         if scale > 1:                                               # filter, then keep every 2nd pixel
-            imgs = _filter((N, 3, h, w), partial(_copy_into, imgs), g, 2, torch.float64, dev)
-            h, w = imgs.shape[-2:]
-        f = _filter((N, 8, h, w), partial(_fill_moment_maps, imgs), g, 1, torch.float64, dev)
-        a, b = _scale_terms(f)
+            imgs = _subsample(imgs, g)
+        a, b = _scale_terms(_moment_maps(imgs, g))
         num += a
         den += b
     v = num / den                                                   # the log10 factors cancel

@@ -95,22 +95,34 @@ def test_filters_equal_scipy_convolve2d():
     np.testing.assert_array_equal(box_sum_valid(Xt.float(), 7).double().numpy(), exp)  # float32 too
 
 
-def test_separable_buffer_pads_odd_sizes_with_zeros_and_stays_exact():
+def test_blocked_separable_pads_with_zeros_zeroes_the_tail_and_stays_exact():
     """Odd sizes need padded rows/columns; the padding is zero (a NaN there would poison every output of a
-    band product, 0 * nan = nan) and the step-2 result still equals scipy's filter-then-subsample."""
-    from pipelines.metrics.filters import SeparableBuffer
+    band product, 0 * nan = nan), the blocked result holds every valid output exactly once with every other
+    position exactly 0, and the step-2 result equals scipy's filter-then-subsample."""
+    from scipy.signal import convolve2d
+
+    from pipelines.metrics.filters import BlockedSeparable
     rng = np.random.default_rng(7)
-    X = torch.from_numpy(rng.random((3, 37, 53)) * 255)
+    X = torch.from_numpy(rng.random((2, 3, 37, 53)) * 255)
     g = gaussian_1d(9, 9 / 5)
-    sb = SeparableBuffer(3, 37, 53, 9, 2, torch.float64, X.device)
-    assert sb.buf.shape[0] > 37 and sb.buf.shape[2] > 53          # this geometry is padded
-    assert (sb.buf[37:] == 0).all() and (sb.buf[:, :, 53:] == 0).all()
-    sb.images.copy_(X)
-    clean = sb.filter(g).clone()
-    np.testing.assert_allclose(clean.transpose(1, 2).numpy(), filter_valid(X, g, 2).numpy(), rtol=1e-13)
-    assert torch.isfinite(clean).all()
+    sb = BlockedSeparable(2, 3, 37, 53, 9, 2, torch.float64, X.device)
+    sb.buf.view(-1)[:1] = 0                                          # touch: nothing below relies on empty()
+    jf, rem = divmod(37, sb.R)
+    assert sb.buf.shape[-1] > 53 and (sb.buf[..., 53:] == 0).all()
+    assert (sb.buf[rem:, jf] == 0).all() and (sb.buf[:, jf + 1:] == 0).all()
+    sb.write_images(X)
+    out = sb.filter(g)
+    assert torch.isfinite(out).all()
+    exp = np.stack([[convolve2d(x, np.outer(g, g), mode="valid")[::2, ::2] for x in img] for img in X.numpy()])
+    nat = sb.natural(out)
+    assert nat.shape == exp.shape
+    np.testing.assert_allclose(nat.numpy(), exp, rtol=1e-12)
+    assert out.abs().sum().item() == pytest.approx(np.abs(exp).sum(), rel=1e-12)   # the rest is exactly 0
+    assert int((out != 0).sum()) == exp.size
     with pytest.raises(ValueError, match="smaller than"):
-        SeparableBuffer(1, 8, 40, 9, 1, torch.float64, X.device)
+        BlockedSeparable(1, 1, 8, 40, 9, 1, torch.float64, X.device)
+    with pytest.raises(ValueError, match="taps"):
+        sb.filter(gaussian_1d(5, 1.0))
 
 
 def test_fused_to_255_stretch_and_rounding():

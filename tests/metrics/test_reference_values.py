@@ -3,16 +3,18 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from pipelines.metrics import CORE_COLUMNS, aggregate, score_batch, score_pair
 
 REL_TOL = 1e-5
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="needs a CUDA device"))]
 
 
-def test_all_rows_all_metrics_match_expected(expected_rows):
-    F = np.stack([r[1] for r in expected_rows])
-    A = np.stack([r[2] for r in expected_rows])
-    B = np.stack([r[3] for r in expected_rows])
+@pytest.mark.parametrize("device", DEVICES)
+def test_all_rows_all_metrics_match_expected(expected_rows, device):
+    F, A, B = (torch.from_numpy(np.stack([r[k] for r in expected_rows])).to(device) for k in (1, 2, 3))
     got = score_batch(F, A, B, metrics=list(CORE_COLUMNS))
     checked = 0
     for i, (row, *_imgs) in enumerate(expected_rows):
