@@ -91,8 +91,11 @@ def test_meta_and_mixed_device_tensors_are_rejected():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_tensors_give_the_cpu_values(stacks):
+    """1e-8: Qabf and Nabf evaluate arctan and exp in float32, as the reference does, and CUDA's float32 libm
+    differs from the CPU's (SLEEF) by an ulp on some pixels: 1.8e-9 relative on the image means was measured on
+    an H200; every other metric agreed to 1e-9 or better."""
     ref = score_batch(*stacks)
     got = score_batch(*(torch.from_numpy(x).cuda() for x in stacks))
-    _assert_same(got, ref, rel=1e-9)
+    _assert_same(got, ref, rel=1e-8)
     got32 = score_batch(*(torch.from_numpy(x).float().cuda() for x in stacks))
-    _assert_same(got32, ref, rel=1e-9)
+    _assert_same(got32, ref, rel=1e-8)
