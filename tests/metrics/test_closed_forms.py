@@ -152,3 +152,24 @@ def test_vif_of_small_images_follows_scipy_and_impossible_shapes_raise():
     x = [np.round(rng.random((20, 50)) * 255) for _ in range(3)]
     with pytest.raises(ValueError, match="do not fit inside each other"):
         score_pair(*x, metrics=["VIF"])
+
+
+def test_integer_pixel_moments_are_exact():
+    """On integer images the centred sums come from exact integer arithmetic: compare with Python integers."""
+    from fractions import Fraction
+
+    from pipelines.metrics.batch import Triplet
+    from pipelines.metrics.moments import A_, F_, F_MINUS_B, pixel_moments
+    rng = np.random.default_rng(12)
+    F, A, B = (rng.integers(0, 256, (40, 50)) for _ in range(3))
+    m = pixel_moments(Triplet(F.astype(float), A.astype(float), B.astype(float)))
+    P = F.size
+
+    def centred(x, y):            # sum((x - mean x)(y - mean y)) as an exact fraction
+        return Fraction(int((x * y).sum()) * P - int(x.sum()) * int(y.sum()), P)
+    assert float(m.gram[0, F_, F_]) == float(centred(F, F))
+    assert float(m.gram[0, A_, F_MINUS_B]) == float(centred(A, F - B))
+    assert float(m.gram[0, F_MINUS_B, F_MINUS_B]) == float(centred(F - B, F - B))
+    assert float(m.mean[0, F_MINUS_B]) == float(Fraction(int((F - B).sum()), P))
+    same = pixel_moments(Triplet(B.astype(float), A.astype(float), B.astype(float)))
+    assert float(same.gram[0, F_MINUS_B, F_MINUS_B]) == 0.0                   # F == B: SCD's exact 0/0
