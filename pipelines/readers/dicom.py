@@ -30,7 +30,7 @@ from pydicom.pixels import apply_modality_lut
 
 from pipelines.readers import READERS, ReaderOptions
 from pipelines.readers.common import ReadResult, quarantine_row, sha256_file
-from pipelines.readers.volumes import CaseFolder, Volume, VolumeError, canonical_3d, read_volume_pairs
+from pipelines.readers.volumes import Volume, VolumeError, canonical_3d, read_case_folders
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -246,34 +246,28 @@ def _scan_series_folder(folder: Path, case_id: str, result: ReadResult) -> Volum
         return exc
 
 
+def _dicom_root_file(entry: Path, result: ReadResult) -> None:
+    result.notes.append(f"not read (metadata at the root): {entry.name}")
+
+
+def _scan_dicom_case(entry: Path, result: ReadResult) -> tuple[dict, dict]:
+    loaders, names = {}, {}
+    for f in sorted(p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")):
+        result.inputs += 1
+        result.quarantine.append(quarantine_row(
+            f"{f} lies directly in case folder {entry.name}; put each series in <case>/<MODALITY>/",
+            source_a=f, case_id=entry.name))
+    for d in sorted(p for p in entry.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        vol = _scan_series_folder(d, entry.name, result)
+
+        def load(vol=vol) -> Volume:
+            if isinstance(vol, VolumeError):
+                raise vol
+            return vol
+        loaders[d.name.upper()], names[d.name.upper()] = load, d.name
+    return loaders, names
+
+
 @READERS.register("dicom")
 def read_dicom(root: Path, options: ReaderOptions) -> ReadResult:
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: DICOM folder not found (data.source.path)")
-    result = ReadResult()
-    cases: list[CaseFolder] = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file():
-            result.notes.append(f"not read (metadata at the root): {entry.name}")
-            continue
-        loaders, names = {}, {}
-        for f in sorted(p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")):
-            result.inputs += 1
-            result.quarantine.append(quarantine_row(
-                f"{f} lies directly in case folder {entry.name}; put each series in <case>/<MODALITY>/",
-                source_a=f, case_id=entry.name))
-        for d in sorted(p for p in entry.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            vol = _scan_series_folder(d, entry.name, result)
-
-            def load(vol=vol) -> Volume:
-                if isinstance(vol, VolumeError):
-                    raise vol
-                return vol
-            loaders[d.name.upper()], names[d.name.upper()] = load, d.name
-        cases.append(CaseFolder(entry.name, entry, loaders, names))
-    read_volume_pairs(root, cases, options, "dicom", result)
-    result.dedupe()
-    return result
+    return read_case_folders(root, options, "dicom", "DICOM", _dicom_root_file, _scan_dicom_case)

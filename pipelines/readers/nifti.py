@@ -12,7 +12,7 @@ import nibabel as nib
 
 from pipelines.readers import READERS, ReaderOptions
 from pipelines.readers.common import ReadResult, quarantine_row, sha256_file
-from pipelines.readers.volumes import CaseFolder, Volume, canonical_3d, read_volume_pairs
+from pipelines.readers.volumes import Volume, canonical_3d, read_case_folders
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -33,44 +33,38 @@ def _loader(path: Path):
     return load
 
 
+def _nifti_root_file(entry: Path, result: ReadResult) -> None:
+    if nifti_modality(entry):
+        result.inputs += 1
+        result.quarantine.append(quarantine_row(
+            f"{entry} lies at the top of the data folder; put each case's volumes in <case>/<MODALITY>.nii.gz",
+            source_a=entry))
+    else:
+        result.notes.append(f"not read (metadata at the root): {entry.name}")
+
+
+def _scan_nifti_case(entry: Path, result: ReadResult) -> tuple[dict, dict]:
+    loaders, names = {}, {}
+    for f in sorted(entry.rglob("*")):
+        if not f.is_file() or any(p.startswith(".") for p in f.relative_to(entry).parts):
+            continue
+        mod = nifti_modality(f)
+        if mod is None or f.parent != entry:
+            result.inputs += 1
+            why = ("is in a sub-folder; volumes belong directly in the case folder" if mod
+                   else f"has unsupported type {''.join(f.suffixes) or '(no extension)'}; "
+                        "supported: .nii, .nii.gz")
+            result.quarantine.append(quarantine_row(f"{f} {why}", source_a=f, case_id=entry.name))
+        elif mod in loaders:
+            result.inputs += 1
+            result.quarantine.append(quarantine_row(
+                f"{f} is a second {mod} volume in case {entry.name} (also {names[mod]}); keep one per modality",
+                source_a=f, case_id=entry.name))
+        else:
+            loaders[mod], names[mod] = _loader(f), f.name
+    return loaders, names
+
+
 @READERS.register("nifti")
 def read_nifti(root: Path, options: ReaderOptions) -> ReadResult:
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: NIfTI folder not found (data.source.path)")
-    result = ReadResult()
-    cases: list[CaseFolder] = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file():
-            if nifti_modality(entry):
-                result.inputs += 1
-                result.quarantine.append(quarantine_row(
-                    f"{entry} lies at the top of the data folder; put each case's volumes in <case>/<MODALITY>.nii.gz",
-                    source_a=entry))
-            else:
-                result.notes.append(f"not read (metadata at the root): {entry.name}")
-            continue
-        loaders, names = {}, {}
-        for f in sorted(entry.rglob("*")):
-            if not f.is_file() or any(p.startswith(".") for p in f.relative_to(entry).parts):
-                continue
-            mod = nifti_modality(f)
-            if mod is None or f.parent != entry:
-                result.inputs += 1
-                why = ("is in a sub-folder; volumes belong directly in the case folder" if mod
-                       else f"has unsupported type {''.join(f.suffixes) or '(no extension)'}; "
-                            "supported: .nii, .nii.gz")
-                result.quarantine.append(quarantine_row(f"{f} {why}", source_a=f, case_id=entry.name))
-            elif mod in loaders:
-                result.inputs += 1
-                result.quarantine.append(quarantine_row(
-                    f"{f} is a second {mod} volume in case {entry.name} (also {names[mod]}); keep one per modality",
-                    source_a=f, case_id=entry.name))
-            else:
-                loaders[mod], names[mod] = _loader(f), f.name
-        cases.append(CaseFolder(entry.name, entry, loaders, names))
-    read_volume_pairs(root, cases, options, "nifti", result)
-    result.dedupe()
-    return result
+    return read_case_folders(root, options, "nifti", "NIfTI", _nifti_root_file, _scan_nifti_case)

@@ -104,6 +104,31 @@ def _volume(cache: dict, case: CaseFolder, modality: str) -> Volume:
     return value
 
 
+def read_case_folders(root: Path, options: ReaderOptions, fmt: str, label: str,
+                      root_file: Callable[[Path, ReadResult], None],
+                      scan_case: Callable[[Path, ReadResult], tuple[dict, dict]]) -> ReadResult:
+    """The volume readers' common walk: every non-hidden folder under ``root`` is a case.  ``root_file(path,
+    result)`` deals with a file lying at the top (quarantine or note); ``scan_case(folder, result)`` returns
+    the case's {MODALITY: loader} and {MODALITY: name} maps, quarantining what it cannot use.  The volumes are
+    then paired and sliced by :func:`read_volume_pairs`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: {label} folder not found (data.source.path)")
+    result = ReadResult()
+    cases: list[CaseFolder] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            root_file(entry, result)
+            continue
+        loaders, names = scan_case(entry, result)
+        cases.append(CaseFolder(entry.name, entry, loaders, names))
+    read_volume_pairs(root, cases, options, fmt, result)
+    result.dedupe()
+    return result
+
+
 def read_volume_pairs(root: Path, cases: list[CaseFolder], options: ReaderOptions, fmt: str,
                       result: ReadResult) -> None:
     truth = load_truth(root)
