@@ -6,11 +6,12 @@
   VIF), so the BLAS of the device does the work:
 
   - the image rows are stored *blocked*: row ``r = j*R + i`` (R = block * step rows per block) lives at
-    ``buf[i, j]``, so the pass along H is, for each of the k block offsets a window spans, ONE plain
+    ``buf[m, i, j]``, so the pass along H is, for each of the k block offsets a window spans, ONE plain
     ``(block x R) @ (R x everything-else)`` product - the shape a BLAS runs fastest (2-3x the batched
     band products of small blocks that a row-major layout needs);
   - the pass along W reads overlapping windows of the pass-1 rows in place (``as_strided``, no copy) as
-    one batched band product per image;
+    one batched band product;
+  - one image at a time, both passes back to back, so the working set stays in the L2 cache;
   - the result keeps the blocked order, ``(N, C, wb, b, b, hb)``; callers that only combine pixels and sum
     them (VIF) use it as is, with every position past the valid output exactly 0; :meth:`natural` gives
     the ordinary (N, C, h_out, w_out) images.
@@ -67,9 +68,11 @@ class BlockedSeparable:
     """An (N, C) stack of H x W images laid out for a separable n-tap 'valid' filter with output ``step``.
 
     Write the images with :meth:`write`, then :meth:`filter` (any taps of length n, several times if
-    needed).  Storage ``buf`` is (R, Jh, N*C, Wp): row ``j*R + i`` of image m is ``buf[i, j, m, :W]``,
+    needed).  Storage ``buf`` is (N*C, R, Jh, Wp): row ``j*R + i`` of image m is ``buf[m, i, j, :W]``,
     R = b * step; rows past H and columns past W are zero (they only feed outputs that are cut away, but
-    they must be finite: 0 * nan = nan inside a matrix product).
+    they must be finite: 0 * nan = nan inside a matrix product).  Each image is filtered on its own (both
+    passes back to back), so its working set - about 1.5 MB for a 256 x 256 float64 image - stays in the
+    core's L2 cache; filtering all images of a scale in one product was 15-20% slower here.
     """
 
     def __init__(self, N: int, C: int, H: int, W: int, n: int, step: int, dtype: torch.dtype,
@@ -84,12 +87,11 @@ class BlockedSeparable:
         self.hb, self.wb = -(-self.h_out // b), -(-self.w_out // b)
         self.Jh = max(self.hb + self.k - 1, -(-H // R))
         self.Wp = max(W, (self.wb - 1) * R + self.span)
-        M = N * C
-        self.buf = torch.empty(R, self.Jh, M, self.Wp, dtype=dtype, device=device)
+        self.buf = torch.empty(N * C, R, self.Jh, self.Wp, dtype=dtype, device=device)
         jf, rem = divmod(H, R)
         if jf < self.Jh:
-            self.buf[rem:, jf] = 0
-            self.buf[:, jf + 1:] = 0
+            self.buf[:, rem:, jf] = 0
+            self.buf[:, :, jf + 1:] = 0
         if self.Wp > W:
             self.buf[..., W:] = 0
 
@@ -100,10 +102,10 @@ class BlockedSeparable:
         N, C, H, W, R = self.N, self.C, self.H, self.W, self.R
         jf, rem = divmod(H, R)
         if jf:
-            dest = self.buf[:, :jf, :, :W].permute(2, 1, 0, 3).unflatten(0, (N, C))
+            dest = self.buf[:, :, :jf, :W].transpose(1, 2).unflatten(0, (N, C))
             fill(dest, lambda t: t[..., :jf * R, :].unflatten(-2, (jf, R)))
         if rem:
-            dest = self.buf[:rem, jf, :, :W].permute(1, 0, 2).unflatten(0, (N, C)).unsqueeze(2)
+            dest = self.buf[:, :rem, jf, :W].unflatten(0, (N, C)).unsqueeze(2)
             fill(dest, lambda t: t[..., jf * R:, :].unflatten(-2, (1, rem)))
 
     def write_images(self, X: torch.Tensor) -> None:
@@ -118,25 +120,22 @@ class BlockedSeparable:
         """
         if len(taps) != self.n:
             raise ValueError(f"storage laid out for {self.n} taps, got {len(taps)}")
-        buf, b, R, k, hb, wb, Wp = self.buf, self.b, self.R, self.k, self.hb, self.wb, self.Wp
+        buf, b, R, k, hb, wb, Wp, span = self.buf, self.b, self.R, self.k, self.hb, self.wb, self.Wp, self.span
         M = self.N * self.C
         band = _band(taps, b, self.step, k * R, buf.dtype, buf.device)
-        # pass 1 (along H): out1[o, (jh, m, w)] = sum_q band[o, qR:(q+1)R] @ buf[:, jh + q, m, w]
-        flat = buf.view(R, -1)
-        plane = M * Wp
-        store = torch.empty(b * hb * plane, dtype=buf.dtype, device=buf.device)
-        out1 = store.view(b, hb * plane)
-        for q in range(k):
-            x = flat[:, q * plane:(q + hb) * plane]
-            if q == 0:
-                torch.mm(band[:, :R], x, out=out1)
-            else:
-                out1.addmm_(band[:, q * R:(q + 1) * R], x)
-        # pass 2 (along W), per image m: windows of the b*hb pass-1 rows (row stride M*Wp) at column jw*R
+        parts = [band[:, q * R:(q + 1) * R].contiguous() for q in range(k)]
+        band2 = band[:, :span].expand(wb, b, span)
+        store = torch.empty(b * hb * Wp, dtype=buf.dtype, device=buf.device)
+        out1 = store.view(b, hb * Wp)
+        # pass 2 reads windows of the b*hb pass-1 rows (row stride Wp) starting at column jw*R
+        cols = store.as_strided((wb, span, b * hb), (R, 1, Wp))
         out = torch.empty(M, wb, b, b * hb, dtype=buf.dtype, device=buf.device)
-        band2 = band[:, :self.span].expand(wb, b, self.span)
         for m in range(M):
-            cols = store.as_strided((wb, self.span, b * hb), (R, 1, plane), m * Wp)
+            x = buf[m].view(R, self.Jh * Wp)
+            # pass 1 (along H): out1[o, (jh, w)] = sum_q band[o, qR:(q+1)R] @ x[:, jh + q, w] - plain GEMMs
+            torch.mm(parts[0], x[:, :hb * Wp], out=out1)
+            for q in range(1, k):
+                out1.addmm_(parts[q], x[:, q * Wp:(q + hb) * Wp])
             torch.bmm(band2, cols, out=out[m])
         out = out.view(M, wb, b, b, hb)
         o0 = self.h_out - (hb - 1) * b                          # valid rows in the last row block
