@@ -112,11 +112,13 @@ class BlockedSeparable:
         """Copy an (N, C, H, W) tensor into the storage."""
         self.write(lambda dest, rows_of: dest.copy_(rows_of(X)))
 
-    def filter(self, taps: np.ndarray) -> torch.Tensor:
+    def filter(self, taps: np.ndarray, per_image: bool | None = None) -> torch.Tensor:
         """Separable valid correlation of every image with outer(taps, taps), every ``step``-th output.
 
         Returns (N, C, wb, b, b, hb), blocked: ``out[.., jw, iw, ih, jh]`` is output pixel (row jh*b + ih,
-        column jw*b + iw); positions past (h_out, w_out) are exactly 0.
+        column jw*b + iw); positions past (h_out, w_out) are exactly 0.  ``per_image`` (default: on the CPU)
+        filters image by image (cache-friendly); otherwise every product is batched over all images (on a
+        GPU a loop over images would launch thousands of small kernels per batch).
         """
         if len(taps) != self.n:
             raise ValueError(f"storage laid out for {self.n} taps, got {len(taps)}")
@@ -130,13 +132,18 @@ class BlockedSeparable:
         # pass 2 reads windows of the b*hb pass-1 rows (row stride Wp) starting at column jw*R
         cols = store.as_strided((wb, span, b * hb), (R, 1, Wp))
         out = torch.empty(M, wb, b, b * hb, dtype=buf.dtype, device=buf.device)
-        for m in range(M):
-            x = buf[m].view(R, self.Jh * Wp)
-            # pass 1 (along H): out1[o, (jh, w)] = sum_q band[o, qR:(q+1)R] @ x[:, jh + q, w] - plain GEMMs
-            torch.mm(parts[0], x[:, :hb * Wp], out=out1)
-            for q in range(1, k):
-                out1.addmm_(parts[q], x[:, q * Wp:(q + hb) * Wp])
-            torch.bmm(band2, cols, out=out[m])
+        if per_image is None:
+            per_image = buf.device.type == "cpu"
+        if not per_image:
+            self._filter_all(parts, band[:, :span], out)
+        else:
+            for m in range(M):
+                x = buf[m].view(R, self.Jh * Wp)
+                # pass 1 (along H): out1[o, (jh, w)] = sum_q band[o, qR:(q+1)R] @ x[:, jh + q, w] - plain GEMMs
+                torch.mm(parts[0], x[:, :hb * Wp], out=out1)
+                for q in range(1, k):
+                    out1.addmm_(parts[q], x[:, q * Wp:(q + hb) * Wp])
+                torch.bmm(band2, cols, out=out[m])
         out = out.view(M, wb, b, b, hb)
         o0 = self.h_out - (hb - 1) * b                          # valid rows in the last row block
         if o0 < b:
@@ -145,6 +152,19 @@ class BlockedSeparable:
         if c0 < b:
             out[:, wb - 1, c0:] = 0
         return out.view(self.N, self.C, wb, b, b, hb)
+
+    def _filter_all(self, parts: list[torch.Tensor], band: torch.Tensor, out: torch.Tensor) -> None:
+        """Both passes batched over the N*C images: k + wb batched products in all."""
+        buf, b, R, hb, wb, Wp, span = self.buf, self.b, self.R, self.hb, self.wb, self.Wp, self.span
+        M = buf.shape[0]
+        x = buf.view(M, R, self.Jh * Wp)
+        out1 = torch.bmm(parts[0].expand(M, b, R), x[:, :, :hb * Wp])
+        for q in range(1, len(parts)):
+            out1.baddbmm_(parts[q].expand(M, b, R), x[:, :, q * Wp:(q + hb) * Wp])
+        flat = out1.view(M, b * hb * Wp)
+        for jw in range(wb):                       # windows of the pass-1 rows starting at column jw*R
+            cols = flat.as_strided((M, span, b * hb), (b * hb * Wp, 1, Wp), flat.storage_offset() + jw * R)
+            out[:, jw] = torch.bmm(band.expand(M, b, span), cols)
 
     def natural(self, out: torch.Tensor) -> torch.Tensor:
         """A :meth:`filter` result as ordinary (N, C, h_out, w_out) images (a copy)."""

@@ -119,6 +119,7 @@ def test_blocked_separable_pads_with_zeros_zeroes_the_tail_and_stays_exact():
     np.testing.assert_allclose(nat.numpy(), exp, rtol=1e-12)
     assert out.abs().sum().item() == pytest.approx(np.abs(exp).sum(), rel=1e-12)   # the rest is exactly 0
     assert int((out != 0).sum()) == exp.size
+    np.testing.assert_array_equal(sb.filter(g, per_image=False).numpy(), out.numpy())   # the GPU layout of work
     with pytest.raises(ValueError, match="smaller than"):
         BlockedSeparable(1, 1, 8, 40, 9, 1, torch.float64, X.device)
     with pytest.raises(ValueError, match="taps"):
