@@ -1,10 +1,16 @@
 """SimpleITK intensity-based registration of a moving image (B) onto a fixed image (A).
 
 Multi-resolution (one level per ``shrink_factors`` entry, Gaussian smoothing in voxels), Mattes mutual
-information (Mattes et al., IEEE TMI 22(1), 2003) on a random voxel sample with a fixed seed, linear
-interpolation, regular-step gradient descent with parameter scales estimated from the physical shift,
-and an identity start centred on the fixed image's geometric centre.  With ``threads == 1`` the result is
-bit-identical from run to run.
+information (Mattes et al., IEEE TMI 22(1), 2003), linear interpolation, regular-step gradient descent with
+parameter scales estimated from the physical shift, and an identity start centred on the fixed image's
+geometric centre.  With ``threads == 1`` the result is bit-identical from run to run.
+
+Metric samples (fixed ``seed``): a level with at most ``min_samples_per_level`` voxels is used whole, a larger
+one at ``max(sampling_percentage, min_samples_per_level / voxels)``.  2-D images use ITK's REGULAR strategy
+(every k-th pixel, each point jittered inside its pixel, so a 128 x 128 slice uses every pixel): on an
+unjittered full grid MI has grid-aligned interpolation artefacts (a -5 degree synthetic pair ended 1.26 degrees
+off), and on the phantom at 128 and 256 px REGULAR beat RANDOM in error and time.  Volumes keep ITK's RANDOM
+strategy: with REGULAR the thick-slab phantom volumes (5 slices of 27 mm) registered worse.
 """
 from __future__ import annotations
 
@@ -17,8 +23,6 @@ import SimpleITK as sitk
 
 from pipelines.registration.config import RegisterParams
 from pipelines.registration.transforms import make_transform
-
-MIN_SAMPLES_PER_LEVEL = 4096   # raise the sampling percentage on coarse levels so MI has enough voxels
 
 
 @dataclass
@@ -49,10 +53,11 @@ def image_centre(img: sitk.Image) -> np.ndarray:
     return np.asarray(img.TransformContinuousIndexToPhysicalPoint(centre_index), dtype=np.float64)
 
 
-def _sampling_per_level(fixed: sitk.Image, cfg: RegisterParams) -> list[float]:
-    voxels = float(np.prod(fixed.GetSize()))
-    return [min(1.0, max(cfg.sampling_percentage, MIN_SAMPLES_PER_LEVEL * f ** fixed.GetDimension() / voxels))
-            for f in cfg.shrink_factors]
+def sampling_per_level(size, cfg: RegisterParams) -> list[float]:
+    """Fraction of each level's voxels that the metric samples: ``sampling_percentage``, raised so that a level
+    gets at least ``min_samples_per_level`` voxels (1.0: all of them).  ``size``: the full-resolution size."""
+    voxels = [float(np.prod([max(1, s // f) for s in size])) for f in cfg.shrink_factors]   # ITK shrink: floor
+    return [min(1.0, max(cfg.sampling_percentage, cfg.min_samples_per_level / v)) for v in voxels]
 
 
 @contextlib.contextmanager
@@ -84,8 +89,8 @@ def _register(fixed: sitk.Image, moving: sitk.Image, cfg: RegisterParams) -> Opt
     reg = sitk.ImageRegistrationMethod()
     reg.SetNumberOfThreads(cfg.threads)
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=cfg.histogram_bins)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentagePerLevel(_sampling_per_level(fixed, cfg), cfg.seed)
+    reg.SetMetricSamplingStrategy(reg.REGULAR if fixed.GetDimension() == 2 else reg.RANDOM)
+    reg.SetMetricSamplingPercentagePerLevel(sampling_per_level(fixed.GetSize(), cfg), cfg.seed)
     reg.SetInterpolator(sitk.sitkLinear)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=cfg.learning_rate, minStep=cfg.min_step, numberOfIterations=cfg.iterations,

@@ -8,11 +8,23 @@ cross-correlation.  Pure numpy functions of arrays in [0, 1] (2-D slices or 3-D 
 * NCC is the Pearson correlation of the intensities (zero-mean, unit-variance cross-correlation), in [-1, 1];
   0 when either image is constant.
 
-Both accept an optional boolean ``mask`` (same shape) restricting the pixels that count.
+Both accept an optional boolean ``mask`` (same shape) restricting the pixels that count.  :func:`blurred` is
+the Gaussian pre-filter of the registration's accept/reject NMI (:mod:`pipelines.registration.align`).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
+
+
+def blurred(img: np.ndarray, sigma_vox) -> np.ndarray:
+    """``img`` convolved with a Gaussian of ``sigma_vox`` voxels (one number, or one per axis; edges reflected);
+    all-zero sigmas return the image as float64, unchanged."""
+    sigma = np.broadcast_to(np.asarray(sigma_vox, dtype=np.float64), (np.ndim(img),))
+    if (sigma < 0).any():
+        raise ValueError(f"sigma_vox must be >= 0, got {sigma_vox}")
+    img = np.asarray(img, dtype=np.float64)
+    return ndi.gaussian_filter(img, tuple(sigma), mode="reflect") if sigma.any() else img
 
 
 def _pixels(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -156,3 +156,55 @@ def test_bad_params_are_refused():
         from_dict(RegisterParams, {"transform": "bspline"})
     with pytest.raises(ParamsError, match="unknown key"):
         from_dict(RegisterParams, {"iteratons": 10})
+    with pytest.raises(ParamsError, match="accept_sigma_vox"):
+        from_dict(RegisterParams, {"accept_sigma_vox": -0.5})
+    with pytest.raises(ParamsError, match="min_samples_per_level"):
+        from_dict(RegisterParams, {"min_samples_per_level": 0})
+
+
+def test_sampling_uses_every_voxel_of_small_levels_and_a_fixed_count_of_large_ones():
+    cfg = RegisterParams()                    # sampling_percentage 0.25, min_samples_per_level 16384
+    assert engine.sampling_per_level((128, 128), cfg) == [1.0, 1.0, 1.0]
+    assert engine.sampling_per_level((256, 256), cfg) == [1.0, 1.0, 0.25]
+    assert engine.sampling_per_level((512, 512), cfg) == [1.0, 0.25, 0.25]
+    # a 128 x 128 x 10 volume: ITK's shrink floors (32 x 32 x 2, 64 x 64 x 5, full)
+    assert engine.sampling_per_level((128, 128, 10), cfg) == pytest.approx([1.0, 16384 / 20480, 0.25])
+    few = dataclasses.replace(cfg, min_samples_per_level=100, sampling_percentage=0.5)
+    assert engine.sampling_per_level((20, 10), few) == [1.0, 1.0, 0.5]
+
+
+def test_accept_blur_is_in_plane_with_at_most_half_a_voxel_along_z():
+    assert align.accept_sigma(2, CFG) == (1.0, 1.0)
+    assert align.accept_sigma(3, CFG) == (0.5, 1.0, 1.0)
+    assert align.accept_sigma(3, dataclasses.replace(CFG, accept_sigma_vox=0.3)) == (0.3, 0.3, 0.3)
+
+
+def _noisy_pair_and_truth(synthetic, noise: float = 0.2):
+    """A noisy multimodal pair misaligned by 1.5 deg and a sub-voxel shift, and the true transform."""
+    rng = np.random.default_rng(0)
+    a = synthetic["head"](96)
+    centre = engine.image_centre(engine.to_image(a, (1.0, 1.0)))
+    truth = synthetic["rigid"](1.5, 0.5, -0.5, centre)
+    b = synthetic["moved"](synthetic["modality_b"](synthetic["head"](96, seed=1)), truth)
+    return a, np.clip(b + noise * rng.standard_normal(b.shape), 0, 1).astype(np.float32), truth
+
+
+def test_acceptance_compares_the_blurred_nmi(synthetic, monkeypatch):
+    """The accept/reject NMI is that of A and B blurred by accept_sigma_vox (closed form).  On a noisy B the raw
+    NMI is biased towards identity (the resampled B is smoothed by the interpolation, the identity B is not):
+    the true transform lowers the raw NMI but raises the blurred one, so only the blurred rule keeps it."""
+    from pipelines.registration.metrics import blurred, nmi
+    a, b, truth = _noisy_pair_and_truth(synthetic)
+    monkeypatch.setattr(align.engine, "register", lambda *args, **kw: engine.Optimum(truth, 0.0, 1, "forced", 0.0))
+    out = align_unit(UnitImages(a, b), CFG)
+    assert out.status == "registered"
+    assert out.accept_nmi_before == pytest.approx(nmi(blurred(a, 1.0), blurred(b, 1.0), 64), abs=1e-12)
+    assert out.accept_nmi_after == pytest.approx(nmi(blurred(a, 1.0), blurred(out.b, 1.0), 64), abs=1e-12)
+    assert out.candidate_nmi - out.nmi_before < 0.0                     # raw NMI: the truth looks worse
+    accept_gain = out.accept_nmi_candidate - out.accept_nmi_before
+    assert accept_gain > CFG.min_nmi_gain
+    raw_rule = align_unit(UnitImages(a, b), dataclasses.replace(CFG, accept_sigma_vox=0.0))
+    assert raw_rule.status == "kept_original" and raw_rule.b is b
+    stricter = align_unit(UnitImages(a, b), dataclasses.replace(CFG, min_nmi_gain=accept_gain + 1e-4))
+    assert stricter.status == "kept_original" and "blurred by" in stricter.reason
+    assert stricter.accept_nmi_after == stricter.accept_nmi_before

@@ -74,3 +74,21 @@ def test_bad_input_is_refused():
         nmi(np.zeros((4, 4)), np.zeros((4, 4)), bins=1)
     with pytest.raises(ValueError, match="mask shape"):
         ncc(np.zeros((4, 4)), np.zeros((4, 4)), mask=np.ones((2, 2), bool))
+
+
+def test_blurred_keeps_constants_and_sums_and_leaves_zero_sigma_axes_alone():
+    from pipelines.registration.metrics import blurred
+    assert np.allclose(blurred(np.full((9, 11), 0.3), 1.0), 0.3, atol=1e-12)
+    impulse = np.zeros((41, 41))
+    impulse[20, 20] = 1.0
+    g = blurred(impulse, 2.0)
+    assert g.sum() == pytest.approx(1.0, abs=1e-9)              # mass preserved (far from the edges)
+    # separable Gaussian: the centre row is the 1-D kernel times its centre value, whose variance is sigma^2
+    x = np.arange(41) - 20.0
+    row = g[20] / g[20].sum()
+    assert (row * x * x).sum() == pytest.approx(4.0, rel=0.02)
+    stack = np.stack([np.full((8, 8), v) for v in (0.1, 0.5, 0.9)])
+    assert np.array_equal(blurred(stack, (0.0, 1.5, 1.5)), stack)   # no blur across slices with sigma_z = 0
+    assert np.array_equal(blurred(stack, 0.0), stack)
+    with pytest.raises(ValueError, match="sigma_vox must be >= 0"):
+        blurred(stack, (-1.0, 1.0, 1.0))

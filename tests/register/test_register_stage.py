@@ -95,6 +95,13 @@ def test_table_keeps_rows_and_fills_reg_columns(table_path, result):
     assert (nmi_a >= nmi_b - 1e-6).all()
     status = dict(zip(after.column("pair_id").to_pylist(), after.column("reg_status").to_pylist()))
     assert status["MRI_PET/p1/0"] == "registered" and status["MRI_CT/v1/3"] == "registered"
+    # the unit NMI in reg_transform is the accept/reject NMI (never lowered, blur recorded); the raw one too
+    for text, st in zip(after.column("reg_transform").to_pylist(), after.column("reg_status").to_pylist()):
+        tj = json.loads(text)
+        assert tj["unit_nmi_blur_vox"] == RegisterParams().accept_sigma_vox
+        assert tj["unit_nmi_after"] - tj["unit_nmi_before"] > (RegisterParams().min_nmi_gain if st == "registered"
+                                                                else -1e-12)
+        assert {"unit_raw_nmi_before", "unit_raw_nmi_after"} <= set(tj)
 
 
 def test_misalignments_are_recovered_and_reported(table_path, result):
