@@ -13,9 +13,19 @@ deduplicated by ``nn.Module.parameters()``).  Which layers to share is stated in
   every unit from the n-th-last weight layer on);
 * :class:`TiedEnsemble` holds the copies in one module (one ``ModuleList``, so a DDP wrapper or an EMA
   ``deepcopy`` sees every shared tensor once) and ties the named units with :func:`tie_modules`.
+
+**Joint pass.**  ``ensemble(x, None)`` runs all copies on one batch made of ``k`` equal chunks (chunk ``i``
+for copy ``i``): every *private* unit is applied chunk by chunk (copy ``i``'s unit on chunk ``i``) and every
+*shared* unit runs **once on the whole batch**.  This is how the MGAN authors' code runs its generators
+(qhoangdl/MGAN ``models.py``: per-generator input layer and BN, ``tf.concat``, then the shared layers on the
+concatenated batch) and the only way a shared BatchNorm sees the statistics of the mixture it is trained on:
+running the copies one by one gives a shared BatchNorm per-copy statistics in training (it re-centres each
+copy separately) and running statistics that match no copy in eval mode.  Without batch-coupled layers the
+joint pass equals running the copies one by one.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -119,11 +129,51 @@ def tie_modules(nets: Sequence[nn.Module], names: Iterable[str]) -> None:
             setattr(net.get_submodule(parent) if parent else net, attr, source)
 
 
+class _PerChunk(nn.Module):
+    """Applies ``units[i]`` to the i-th of ``len(units)`` equal chunks of the batch (dim 0), in order."""
+
+    def __init__(self, units: Sequence[nn.Module]):
+        super().__init__()
+        self.units = nn.ModuleList(units)
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        chunks = x.chunk(len(self.units), dim=0)
+        return torch.cat([u(c, *args, **kwargs) for u, c in zip(self.units, chunks)], dim=0)
+
+
+def joint_network(members: Sequence[nn.Module], shared: Iterable[str]) -> nn.Module:
+    """A view of ``members[0]`` whose private units are :class:`_PerChunk` over every member's unit.
+
+    Only the containers on the paths from the root to a private unit are copied (``copy.deepcopy`` with a
+    memo that maps every other module to itself), so the view owns no parameter or buffer of its own: every
+    tensor it uses is a member's, and training/eval flags of the units are the members'.
+    """
+    net = members[0]
+    shared = set(shared)
+    modules = dict(net.named_modules())
+    private = [n for n, m in modules.items() if n and _is_unit(n, m) and n not in shared]
+    on_path = {""} | {n.rsplit(".", i)[0] for n in private for i in range(1, n.count(".") + 1)}
+    owners = [n for n in on_path if any(True for _ in modules[n].parameters(recurse=False))
+              or any(True for _ in modules[n].buffers(recurse=False))]
+    if owners:
+        raise ValueError(f"{type(net).__name__}: modules {owners} own tensors and contain private units; "
+                         "the joint pass cannot route through them")
+    memo: dict[int, Any] = {}
+    for name, module in modules.items():
+        if name in private:
+            memo[id(module)] = _PerChunk([m.get_submodule(name) for m in members])
+        elif name not in on_path and not any(name.startswith(p + ".") for p in private):
+            memo[id(module)] = module
+    return copy.deepcopy(net, memo)
+
+
 class TiedEnsemble(nn.Module):
     """``k`` copies of one network in a single module, with the named units shared by all copies.
 
     ``forward(x, index)`` runs copy ``index``; ``members[i]`` is copy ``i``.  The shared units are the same
-    module objects in every copy (``members[0].<name> is members[i].<name>``).
+    module objects in every copy (``members[0].<name> is members[i].<name>``).  ``forward(x, None)`` is the
+    joint pass (module docstring): ``x`` holds ``k`` equal chunks, chunk ``i`` for copy ``i``; the output keeps
+    that order.
     """
 
     def __init__(self, factory: Callable[[], nn.Module], k: int, shared: Iterable[str]):
@@ -138,8 +188,19 @@ class TiedEnsemble(nn.Module):
     def __len__(self) -> int:
         return len(self.members)
 
-    def forward(self, x: torch.Tensor, index: int, *args: Any, **kwargs: Any) -> Any:
-        return self.members[index](x, *args, **kwargs)
+    def forward(self, x: torch.Tensor, index: int | None, *args: Any, **kwargs: Any) -> Any:
+        if index is not None:
+            return self.members[index](x, *args, **kwargs)
+        k = len(self.members)
+        if x.shape[0] % k:
+            raise ValueError(f"the joint pass of a {k}-member ensemble needs a batch divisible by {k} "
+                             f"(one equal chunk per member), got {x.shape[0]}")
+        joint = self.__dict__.get("_joint")
+        if joint is None:          # built on first use; not a registered submodule (it owns no tensor)
+            joint = joint_network(list(self.members), self.shared_names)
+            object.__setattr__(self, "_joint", joint)
+        joint.train(self.training)
+        return joint(x, *args, **kwargs)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         ids = {id(p) for p in self.members[0].parameters()}

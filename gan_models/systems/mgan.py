@@ -6,7 +6,9 @@ min_{G,C} max_D  E_x log D(x) + E_{x~P_G} log(1 − D(x)) − β Σ_k π_k E_{x~
 Following the authors' TensorFlow code (qhoangdl/MGAN ``models.py``): D and C are updated together on
 ``d_bin + d_mul`` (C's cross-entropy on the fakes, weight 1); the generators on ``g_bin + β·d_mul`` with the
 non-saturating ``g_bin``; all generators **share every layer but the input layer** (each has its own input
-linear layer + BatchNorm); ``same_input=True`` (every generator gets the same z batch); Adam(2e-4, β1 0.5).
+linear layer + BatchNorm; the shared layers run once on the concatenated batch of all generators, so their
+BatchNorm sees the mixture — the joint pass of ``TiedEnsemble``); ``same_input=True`` (every generator gets
+the same z batch); Adam(2e-4, β1 0.5).
 β: the code's CIFAR-10 default (``main.py --beta``) is **0.01** [V] — the default here; the class default in
 ``models.py`` is 1.0; the β the paper used for its synthetic 2-D experiment could not be re-read (set it
 with ``beta``).  Phases ``[D(+C), G]``.

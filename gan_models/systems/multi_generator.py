@@ -12,7 +12,11 @@ kept as the auxiliary "which generator" objective (MAD-GAN's diversity-enforcing
 D; MGAN's C).
 
 **Fakes.**  A batch of B fakes is balanced over the generators (sample j comes from generator j mod k);
-``same_input`` feeds every generator the same z (MGAN's code default ``same_input=True``).
+``same_input`` feeds every generator the same z (MGAN's code default ``same_input=True``).  The balanced
+batch is made in one **joint pass** of the tied ensemble (``TiedEnsemble(z, None)``): private layers run per
+generator on its chunk, shared layers once on the whole batch, so a shared BatchNorm normalises the mixture
+batch, as in MGAN's code (``tf.concat`` of the per-generator input layers, then the shared layers); one
+generator's samples (``index=i``, MAD-GAN's per-generator phases) still run that generator alone.
 
 Compatibility: score losses only (``critic_output == "score"``; the classifier head reads the critic's
 feature vector); ``mcgan_cov`` is excluded (it needs a critic ending in a Stiefel covariance head).
@@ -116,11 +120,13 @@ class MultiGeneratorSystem(GANSystem):
             z = sample_latent(n, d, dev, self.cfg.latent_prior)
             return g(z, index), torch.full((n,), index, dtype=torch.long, device=dev)
         per = -(-n // self.k)
-        shared_z = sample_latent(per, d, dev, self.cfg.latent_prior) if self.cfg.same_input else None
-        outs = [g(shared_z if shared_z is not None else sample_latent(per, d, dev, self.cfg.latent_prior), i)
-                for i in range(self.k)]
-        x = torch.stack(outs, dim=1).reshape(per * self.k, *outs[0].shape[1:])[:n]   # interleave g0, g1, ...
-        labels = torch.arange(self.k, device=dev).repeat(per)[:n]
+        if self.cfg.same_input:
+            z = sample_latent(per, d, dev, self.cfg.latent_prior).repeat(self.k, 1)
+        else:
+            z = torch.cat([sample_latent(per, d, dev, self.cfg.latent_prior) for _ in range(self.k)])
+        out = g(z, None)            # joint pass: shared layers (and their BatchNorm) see the whole mixture batch
+        x = out.reshape(self.k, per, *out.shape[1:]).transpose(0, 1).reshape(per * self.k, *out.shape[1:])[:n]
+        labels = torch.arange(self.k, device=dev).repeat(per)[:n]           # interleaved g0, g1, ...
         return x, labels
 
     def generate(self, n: int, device: torch.device | None = None, **cond: Any) -> torch.Tensor:

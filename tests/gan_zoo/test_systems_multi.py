@@ -143,6 +143,89 @@ def test_mgan_generators_share_all_but_the_input_layer():
     assert s.aux["classifier"].fc.in_features == s.discriminators["d"].feature_dim
 
 
+def _batchnorm_batch_sizes(module: torch.nn.Module) -> dict[int, list[int]]:
+    """id(BatchNorm) -> the batch sizes it normalised, recorded by forward hooks (removed by the caller)."""
+    seen: dict[int, list[int]] = {}
+    module._bn_hooks = [m.register_forward_pre_hook(lambda m, a: seen.setdefault(id(m), []).append(a[0].shape[0]))
+                        for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    return seen
+
+
+def test_mgan_shared_batchnorm_normalises_the_whole_mixture_batch():
+    # qhoangdl/MGAN models.py: each generator's input layer (linear + its own BN) runs on its own z, the
+    # outputs are concatenated and the shared layers (and their BN) run ONCE on the batch of all generators.
+    # Running the generators one by one gives the shared BN per-generator statistics in training and running
+    # statistics that match no generator in eval mode.
+    s = make("mgan", n_generators=4, generator=dict(TINY_MLP_G, norm="batch"), discriminator=TINY_MLP_D)
+    g = s.generators["g"]
+    m = g.members
+    shared_bn, private_bn = m[0].body[1][1], [m[i].body[0][1] for i in range(4)]
+    assert all(m[i].body[1][1] is shared_bn for i in range(4)) and len({id(b) for b in private_bn}) == 4
+    seen = _batchnorm_batch_sizes(g)
+    s.train()
+    x, labels = s.generate_with_sources(32)
+    for h in g._bn_hooks:
+        h.remove()
+    assert seen[id(shared_bn)] == [32]                          # one pass over the mixture batch
+    assert all(seen[id(b)] == [8] for b in private_bn)          # each input BN on its generator's 8 samples
+    assert x.shape == (32, 2) and labels.tolist() == [0, 1, 2, 3] * 8
+
+
+def test_tied_ensemble_joint_forward_is_per_member_input_then_one_shared_pass():
+    s = make("mgan", n_generators=3, generator=dict(TINY_MLP_G, norm="batch"), discriminator=TINY_MLP_D)
+    g = s.generators["g"]
+    m = g.members
+    z = torch.randn(3 * 5, 2)
+    g.train()
+    h = torch.cat([m[i].body[0](c) for i, c in enumerate(z.chunk(3))])     # private input blocks, own BN
+    ref = m[0].out(m[0].body[1](h))                                       # shared layers once, whole batch
+    torch.testing.assert_close(g(z, None), ref)
+    with pytest.raises(ValueError, match="divisible"):
+        g(torch.randn(7, 2), None)
+
+
+def test_joint_forward_without_batch_statistics_equals_running_the_members_one_by_one():
+    s = make("mad_gan", **CONFIGS["mad_gan"][0])                 # no BatchNorm: nothing couples the samples
+    g = s.generators["g"]
+    z = torch.randn(3 * 4, 2)
+    per_member = torch.cat([g(c, i) for i, c in enumerate(z.chunk(3))])
+    torch.testing.assert_close(g(z, None), per_member)
+
+
+def test_joint_pass_of_a_deep_copy_uses_the_copys_parameters():
+    # EMA copies the generator ensemble with deepcopy after the joint pass has been built
+    import copy
+    s = make("mgan", n_generators=2, generator=dict(TINY_MLP_G, norm="batch"), discriminator=TINY_MLP_D)
+    g = s.generators["g"]
+    z = torch.randn(8, 2)
+    g.eval()
+    before = g(z, None)
+    twin = copy.deepcopy(g).eval()
+    with torch.no_grad():
+        for q in twin.parameters():
+            q.zero_()
+    assert torch.count_nonzero(twin(z, None)) == 0             # the copy's (zeroed) tensors, not the original's
+    torch.testing.assert_close(g(z, None), before)
+
+
+def test_mgan_eval_mode_matches_training_statistics_after_training():
+    # with the joint pass the shared BN's running statistics estimate the mixture batch's statistics, so
+    # eval-mode samples (running stats) match training-mode samples (batch stats) for the same latents
+    torch.manual_seed(0)
+    s = make("mgan", n_generators=4, generator=dict(TINY_MLP_G, norm="batch"), discriminator=TINY_MLP_D)
+    g = s.generators["g"]
+    for bn in (mod for mod in g.modules() if isinstance(mod, torch.nn.BatchNorm1d)):
+        bn.momentum = None                                        # cumulative average: exact population stats
+    z = torch.randn(4 * 512, 2)
+    g.train()
+    with torch.no_grad():
+        for _ in range(3):
+            train_out = g(z, None)
+        g.eval()
+        eval_out = g(z, None)
+    torch.testing.assert_close(eval_out, train_out, rtol=1e-3, atol=1e-3)
+
+
 def test_cogan_shares_first_generator_and_last_critic_layers():
     s = make("cogan", **CONFIGS["cogan"][0])
     g, d = s.generators["g"].members, s.discriminators["d"].members
