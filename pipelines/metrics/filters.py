@@ -126,17 +126,17 @@ class BlockedSeparable:
         M = self.N * self.C
         band = _band(taps, b, self.step, k * R, buf.dtype, buf.device)
         parts = [band[:, q * R:(q + 1) * R].contiguous() for q in range(k)]
-        band2 = band[:, :span].expand(wb, b, span)
-        store = torch.empty(b * hb * Wp, dtype=buf.dtype, device=buf.device)
-        out1 = store.view(b, hb * Wp)
-        # pass 2 reads windows of the b*hb pass-1 rows (row stride Wp) starting at column jw*R
-        cols = store.as_strided((wb, span, b * hb), (R, 1, Wp))
         out = torch.empty(M, wb, b, b * hb, dtype=buf.dtype, device=buf.device)
         if per_image is None:
             per_image = buf.device.type == "cpu"
         if not per_image:
             self._filter_all(parts, band[:, :span], out)
         else:
+            band2 = band[:, :span].expand(wb, b, span)
+            store = torch.empty(b * hb * Wp, dtype=buf.dtype, device=buf.device)
+            out1 = store.view(b, hb * Wp)
+            # pass 2 reads windows of the b*hb pass-1 rows (row stride Wp) starting at column jw*R
+            cols = store.as_strided((wb, span, b * hb), (R, 1, Wp))
             for m in range(M):
                 x = buf[m].view(R, self.Jh * Wp)
                 # pass 1 (along H): out1[o, (jh, w)] = sum_q band[o, qR:(q+1)R] @ x[:, jh + q, w] - plain GEMMs
