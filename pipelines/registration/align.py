@@ -15,10 +15,9 @@ is the most that linear interpolation between slices blurs (kernel variance at m
 wider blur across thick slices (12 mm in the phantom) mixes distant anatomy and washes the gain out.  The
 raw NMI / NCC before and after are reported as well.
 
-Threshold: on the 711 registered Harvard pairs (256 px) the candidates of many pairs move by degrees or
-voxels with accept gains up to ~0.03; ``min_nmi_gain`` 0.01 keeps all but a few tens of them at identity,
-while every phantom pair misaligned beyond 1 degree / 1 voxel gains at least 0.013 (measured figures in
-docs/data_pipeline.md).
+Threshold: on the 711 registered Harvard pairs most candidates move by degrees or voxels, with accept gains
+up to ~0.03.  ``min_nmi_gain`` 0.01 keeps all but 57 (128 px) / 42 (256 px) of them at identity, while every
+phantom pair misaligned beyond 1 degree / 1 voxel gains at least 0.013 (figures in docs/data_pipeline.md).
 """
 from __future__ import annotations
 

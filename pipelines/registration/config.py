@@ -21,7 +21,7 @@ class RegisterParams:
     # slice: every row on its own (also for volumes)
     mode: Literal["auto", "slice"] = "auto"
     shrink_factors: list[int] = field(default_factory=lambda: [4, 2, 1])
-    # the finest level keeps a light blur (0.5 voxel): on the phantom it lowers the 2-D CT/SPECT errors
+    # the finest level keeps a light blur (0.5 voxel): on the phantom it lowers 2-D CT errors (max 0.38 -> 0.20 deg)
     smoothing_sigmas: list[float] = field(default_factory=lambda: [2.0, 1.0, 0.5])
     histogram_bins: int = 32                 # Mattes MI bins
     sampling_percentage: float = 0.25        # metric sample per level (fixed seed; engine.py) ...
