@@ -174,3 +174,14 @@ def test_integer_pixel_moments_are_exact():
     assert float(m.mean[0, F_MINUS_B]) == float(Fraction(int((F - B).sum()), P))
     same = pixel_moments(Triplet(B.astype(float), A.astype(float), B.astype(float)))
     assert float(same.gram[0, F_MINUS_B, F_MINUS_B]) == 0.0                   # F == B: SCD's exact 0/0
+
+
+def test_vif_sum_log_equals_the_sum_of_logs_padded_or_not_and_falls_back_out_of_range():
+    from pipelines.metrics.vif import sum_log
+    rng = np.random.default_rng(5)
+    for n in (7, 16, 100, 57600):                              # below one group, exact groups, padded groups
+        t = torch.from_numpy(1.0 + rng.random((2, 2, n)) * 8128.0)
+        np.testing.assert_allclose(sum_log(t).numpy(), t.log().sum(dim=-1).numpy(), rtol=1e-13)
+    big = torch.full((1, 1, 32), 2.0 ** 70, dtype=torch.float64)  # 16 such factors would overflow float64
+    assert torch.isfinite(sum_log(big)).all()
+    np.testing.assert_allclose(sum_log(big).numpy(), big.log().sum(dim=-1).numpy(), rtol=1e-13)
