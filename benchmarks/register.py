@@ -8,6 +8,9 @@ the 1 degree / 1 voxel spec).  Writes ``reports/bench/register.json`` and ``repo
 Wall timings depend on machine load (reported); CPU time much less.
 
     python benchmarks/register.py [--cases 4] [--slices 10] [--size 128] [--tasks MRI_CT MRI_PET MRI_SPECT MRI_T2]
+                                  [--formats aanlib nifti] [--set register.case_consensus=false ...]
+
+The 2-D rows also count the slices whose applied transform is the case consensus (``consensus``).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pipelines.params import load_params, section
 from pipelines.registration.config import RegisterParams
 
 ROOT = Path(__file__).resolve().parents[1]
+FORMATS = ("aanlib", "nifti")
 
 
 def bench(fmt: str, args, cfg: RegisterParams) -> dict:
@@ -67,6 +71,7 @@ def per_task_errors(units: list[dict]) -> dict:
         t["shift_error_max_vox"] = max(t["shift_error_max_vox"], u["truth"]["shift_error_vox"])
         t["out_of_spec"] += u["truth"]["rotation_error_deg"] >= 1.0 or u["truth"]["shift_error_vox"] >= 1.0
         t["kept"] += u["status"] == "kept_original"
+        t["consensus"] = t.get("consensus", 0) + (u.get("source") == "case_consensus")
     return out
 
 
@@ -77,19 +82,21 @@ def markdown(results: dict) -> str:
              f"{m['load_1min']:.1f} at start; ITK threads {results['register']['threads']}.", "",
              "| path | units | CPU s / unit | wall s / unit | NMI before -> after |", "|---|---|---|---|---|"]
     for fmt, label in (("aanlib", "2-D (AANLIB PNG, per slice)"), ("nifti", "3-D (NIfTI, per case)")):
+        if fmt not in results:
+            continue
         r = results[fmt]
         n = r["units"]["slice"] + r["units"]["volume"]
         lines.append(f"| {label} | {n} | {r['cpu_seconds_per_unit']:.3f} | {r['wall_seconds'] / n:.3f} | "
                      f"{r['nmi_before_mean']:.4f} -> {r['nmi_after_mean']:.4f} |")
     lines += ["", "Error against the recorded misalignment (spec: < 1 degree and < 1 voxel per unit):", "",
               "| path | task | units | max rotation error (deg) | max shift error (voxel) | out of spec "
-              "| kept original |",
-              "|---|---|---|---|---|---|---|"]
-    for fmt in ("aanlib", "nifti"):
-        for task, t in sorted(results[fmt]["per_task"].items()):
+              "| kept original | case consensus |",
+              "|---|---|---|---|---|---|---|---|"]
+    for fmt in FORMATS:
+        for task, t in sorted(results.get(fmt, {}).get("per_task", {}).items()):
             lines.append(f"| {'2-D' if fmt == 'aanlib' else '3-D'} | {task} | {t['units']} | "
                          f"{t['rotation_error_max_deg']:.2f} | {t['shift_error_max_vox']:.2f} | {t['out_of_spec']} | "
-                         f"{t['kept']} |")
+                         f"{t['kept']} | {t['consensus']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,12 +106,19 @@ def main() -> int:
     p.add_argument("--slices", type=int, default=10)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--tasks", nargs="+", default=["MRI_CT", "MRI_PET", "MRI_SPECT", "MRI_T2"])
+    p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="register.KEY=VALUE",
+                   help="params.yaml override of the register section (repeatable), e.g. register.case_consensus=false")
     p.add_argument("--out", default=str(ROOT / "reports" / "bench" / "register.json"))
     args = p.parse_args()
-    cfg = section(load_params(ROOT / "params.yaml"), RegisterParams, "register")
+    bad = [o for o in args.overrides if not o.startswith("register.")]
+    if bad:
+        p.error(f"--set only takes register.* keys, got {bad}")
+    cfg = section(load_params(ROOT / "params.yaml", args.overrides), RegisterParams, "register")
     results = {"machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version()},
-               "args": vars(args), "register": {"transform": cfg.transform, "threads": cfg.threads}}
-    for fmt in ("aanlib", "nifti"):
+               "args": vars(args), "register": {"transform": cfg.transform, "threads": cfg.threads,
+                                                "case_consensus": cfg.case_consensus}}
+    for fmt in args.formats:
         r = bench(fmt, args, cfg)
         results[fmt] = r
         tr = r["truth"] or {}

@@ -18,6 +18,12 @@ raw NMI / NCC before and after are reported as well.
 Threshold: on the 711 registered Harvard pairs most candidates move by degrees or voxels, with accept gains
 up to ~0.03.  ``min_nmi_gain`` 0.01 keeps all but 57 (128 px) / 42 (256 px) of them at identity, while every
 phantom pair misaligned beyond 1 degree / 1 voxel gains at least 0.013 (figures in docs/data_pipeline.md).
+
+The pieces are shared with the case consensus pass (:mod:`pipelines.registration.consensus`), which may give a
+2-D slice its case's median transform instead of its own optimum: :func:`frame` (what every evaluation of a
+unit shares), :func:`evaluate` (B resampled by a given transform, raw and accept NMI), :func:`kept_outcome`
+and :func:`applied_outcome` (Cb/Cr resampled with the applied transform).  ``UnitOutcome.source`` says what
+was applied: ``identity``, ``own`` (the unit's optimum) or ``case_consensus``.
 """
 from __future__ import annotations
 
@@ -67,17 +73,42 @@ class UnitOutcome:
     candidate_nmi: float                 # NMI of the optimum, accepted or not
     accept_nmi_before: float             # accept/reject NMI (blurred, see module doc) of the identity ...
     accept_nmi_candidate: float          # ... and of the optimum (NaN if the optimiser failed)
+    accept_nmi_after: float              # ... and of the B that is written (the identity's when kept)
     applied: dict                        # transform JSON of what was applied (identity when kept)
     candidate: dict | None               # transform JSON of the optimum (None if the optimiser failed)
     motion: dict                         # in-plane rotation / centre shift of the candidate
-    max_displacement_vox: float
+    applied_motion: dict                 # ... and of what was applied (zero when kept)
+    max_displacement_vox: float          # of the candidate
     seconds: float
     optimiser: dict = field(default_factory=dict)
+    source: str = "own"                  # what was applied: "identity" | "own" (candidate) | "case_consensus"
+    consensus: dict | None = None        # 2-D slices: the case consensus pass (pipelines.registration.consensus)
 
-    @property
-    def accept_nmi_after(self) -> float:
-        """Accept/reject NMI of the B that is written (the identity's when the original is kept)."""
-        return self.accept_nmi_candidate if self.status == "registered" else self.accept_nmi_before
+
+@dataclass
+class Frame:
+    """What every evaluation of a transform on one unit shares: the sitk images, centre and the identity's
+    raw / accept NMI (the accept side blurred by ``sigma``)."""
+    unit: UnitImages
+    sp: tuple[float, ...]                # spacing, sitk order
+    fixed: sitk.Image
+    moving: sitk.Image
+    centre: np.ndarray
+    sigma: tuple[float, ...]
+    a_blur: np.ndarray
+    nmi_before: float
+    ncc_before: float
+    accept_before: float
+    identity: sitk.Transform
+
+
+@dataclass
+class Evaluation:
+    """A transform applied to a unit's B: the resampled luma, its raw NMI and its accept/reject NMI."""
+    transform: sitk.Transform
+    b: np.ndarray
+    nmi: float
+    accept_nmi: float
 
 
 def _sitk_spacing(spacing_numpy_order) -> tuple[float, ...]:
@@ -89,59 +120,85 @@ def accept_sigma(ndim: int, cfg: RegisterParams) -> tuple[float, ...]:
     return (min(cfg.accept_sigma_vox, 0.5),) * (ndim - 2) + (cfg.accept_sigma_vox,) * 2
 
 
-def align_unit(unit: UnitImages, cfg: RegisterParams) -> UnitOutcome:
-    t0 = time.perf_counter()
+def frame(unit: UnitImages, cfg: RegisterParams) -> Frame:
     sp = _sitk_spacing(unit.spacing)
     fixed = engine.to_image(unit.a, sp)
-    moving = engine.to_image(unit.b, sp)
     centre = engine.image_centre(fixed)
-    nmi_before = metrics.nmi(unit.a, unit.b, cfg.nmi_bins)
-    ncc_before = metrics.ncc(unit.a, unit.b)
     sigma = accept_sigma(unit.a.ndim, cfg)
     a_blur = metrics.blurred(unit.a, sigma)
-    accept_before = metrics.nmi(a_blur, metrics.blurred(unit.b, sigma), cfg.nmi_bins)
-    identity = identity_like(cfg.transform, unit.a.ndim, centre)
+    return Frame(unit=unit, sp=sp, fixed=fixed, moving=engine.to_image(unit.b, sp), centre=centre, sigma=sigma,
+                 a_blur=a_blur, nmi_before=metrics.nmi(unit.a, unit.b, cfg.nmi_bins),
+                 ncc_before=metrics.ncc(unit.a, unit.b),
+                 accept_before=metrics.nmi(a_blur, metrics.blurred(unit.b, sigma), cfg.nmi_bins),
+                 identity=identity_like(cfg.transform, unit.a.ndim, centre))
 
-    def kept(reason: str, candidate: sitk.Transform | None, cand_nmi: float, cand_accept: float,
-             optimiser: dict) -> UnitOutcome:
-        return UnitOutcome(
-            status="kept_original", reason=reason, b=unit.b, b_cb=unit.b_cb, b_cr=unit.b_cr,
-            nmi_before=nmi_before, nmi_after=nmi_before, ncc_before=ncc_before, ncc_after=ncc_before,
-            candidate_nmi=cand_nmi, accept_nmi_before=accept_before, accept_nmi_candidate=cand_accept,
-            applied=transform_to_dict(identity, cfg.transform),
-            candidate=None if candidate is None else transform_to_dict(candidate, cfg.transform),
-            motion={} if candidate is None else in_plane_motion(candidate, centre, sp),
-            max_displacement_vox=0.0 if candidate is None else max_displacement_vox(
-                candidate, fixed.GetSize(), sp, fixed.GetOrigin()),
-            seconds=time.perf_counter() - t0, optimiser=optimiser)
 
-    try:
-        opt = engine.register(fixed, moving, cfg)
-    except RuntimeError as exc:          # ITK raises RuntimeError e.g. when too few samples overlap
-        return kept(f"optimiser failed: {str(exc).strip().splitlines()[-1]}", None, float("nan"), float("nan"),
-                    {})
-    optimiser = {"mattes_mi": opt.mattes_mi, "iterations_last_level": opt.iterations,
-                 "stop_condition": opt.stop_condition}
-    b_new = np.clip(engine.to_array(engine.resample(moving, fixed, opt.transform, 0.0, cfg.threads)), 0.0, 1.0)
-    cand_nmi = metrics.nmi(unit.a, b_new, cfg.nmi_bins)
-    cand_accept = metrics.nmi(a_blur, metrics.blurred(b_new, sigma), cfg.nmi_bins)
-    if not np.isfinite(cand_accept) or cand_accept - accept_before <= cfg.min_nmi_gain:
-        return kept(f"optimum NMI {cand_accept:.4f} is not above identity NMI {accept_before:.4f} by more than "
-                    f"{cfg.min_nmi_gain:g} (A and B blurred by {' x '.join(f'{v:g}' for v in sigma)} voxels)",
-                    opt.transform, cand_nmi, cand_accept, optimiser)
+def evaluate(fr: Frame, transform: sitk.Transform, cfg: RegisterParams) -> Evaluation:
+    """B resampled by ``transform`` onto A's grid (clipped to [0, 1]) with its raw and accept/reject NMI."""
+    b_new = np.clip(engine.to_array(engine.resample(fr.moving, fr.fixed, transform, 0.0, cfg.threads)), 0.0, 1.0)
+    return Evaluation(transform=transform, b=b_new, nmi=metrics.nmi(fr.unit.a, b_new, cfg.nmi_bins),
+                      accept_nmi=metrics.nmi(fr.a_blur, metrics.blurred(b_new, fr.sigma), cfg.nmi_bins))
+
+
+def kept_outcome(fr: Frame, reason: str, cfg: RegisterParams, candidate: sitk.Transform | None,
+                 cand_nmi: float, cand_accept: float, optimiser: dict, seconds: float) -> UnitOutcome:
+    """B kept bit-for-bit (identity applied); the rejected candidate, if any, is reported."""
+    u = fr.unit
+    return UnitOutcome(
+        status="kept_original", reason=reason, b=u.b, b_cb=u.b_cb, b_cr=u.b_cr,
+        nmi_before=fr.nmi_before, nmi_after=fr.nmi_before, ncc_before=fr.ncc_before, ncc_after=fr.ncc_before,
+        candidate_nmi=cand_nmi, accept_nmi_before=fr.accept_before, accept_nmi_candidate=cand_accept,
+        accept_nmi_after=fr.accept_before, applied=transform_to_dict(fr.identity, cfg.transform),
+        candidate=None if candidate is None else transform_to_dict(candidate, cfg.transform),
+        motion={} if candidate is None else in_plane_motion(candidate, fr.centre, fr.sp),
+        applied_motion=in_plane_motion(fr.identity, fr.centre, fr.sp),
+        max_displacement_vox=0.0 if candidate is None else max_displacement_vox(
+            candidate, fr.fixed.GetSize(), fr.sp, fr.fixed.GetOrigin()),
+        seconds=seconds, optimiser=optimiser, source="identity")
+
+
+def applied_outcome(fr: Frame, ev: Evaluation, reason: str, cfg: RegisterParams, source: str,
+                    candidate: sitk.Transform | None, cand_nmi: float, cand_accept: float, optimiser: dict,
+                    seconds: float) -> UnitOutcome:
+    """``ev``'s transform applied: B from ``ev``, Cb/Cr resampled with the same transform (neutral outside).
+    ``candidate``: the unit's own optimum (reported; None if the optimiser failed), which may differ from
+    ``ev.transform`` when the case consensus is applied."""
+    u = fr.unit
 
     def chroma(c: np.ndarray | None) -> np.ndarray | None:
         if c is None:
             return None
-        img = engine.resample(engine.to_image(c, sp), fixed, opt.transform, NEUTRAL_CHROMA, cfg.threads)
+        img = engine.resample(engine.to_image(c, fr.sp), fr.fixed, ev.transform, NEUTRAL_CHROMA, cfg.threads)
         return np.clip(engine.to_array(img), 0.0, 1.0)
 
-    cand = transform_to_dict(opt.transform, cfg.transform)
     return UnitOutcome(
-        status="registered", reason="optimum improves NMI", b=b_new.astype(np.float32),
-        b_cb=chroma(unit.b_cb), b_cr=chroma(unit.b_cr),
-        nmi_before=nmi_before, nmi_after=cand_nmi, ncc_before=ncc_before, ncc_after=metrics.ncc(unit.a, b_new),
-        candidate_nmi=cand_nmi, accept_nmi_before=accept_before, accept_nmi_candidate=cand_accept,
-        applied=cand, candidate=cand, motion=in_plane_motion(opt.transform, centre, sp),
-        max_displacement_vox=max_displacement_vox(opt.transform, fixed.GetSize(), sp, fixed.GetOrigin()),
-        seconds=time.perf_counter() - t0, optimiser=optimiser)
+        status="registered", reason=reason, b=ev.b.astype(np.float32), b_cb=chroma(u.b_cb), b_cr=chroma(u.b_cr),
+        nmi_before=fr.nmi_before, nmi_after=ev.nmi, ncc_before=fr.ncc_before, ncc_after=metrics.ncc(u.a, ev.b),
+        candidate_nmi=cand_nmi, accept_nmi_before=fr.accept_before, accept_nmi_candidate=cand_accept,
+        accept_nmi_after=ev.accept_nmi, applied=transform_to_dict(ev.transform, cfg.transform),
+        candidate=None if candidate is None else transform_to_dict(candidate, cfg.transform),
+        motion={} if candidate is None else in_plane_motion(candidate, fr.centre, fr.sp),
+        applied_motion=in_plane_motion(ev.transform, fr.centre, fr.sp),
+        max_displacement_vox=0.0 if candidate is None else max_displacement_vox(
+            candidate, fr.fixed.GetSize(), fr.sp, fr.fixed.GetOrigin()),
+        seconds=seconds, optimiser=optimiser, source=source)
+
+
+def align_unit(unit: UnitImages, cfg: RegisterParams) -> UnitOutcome:
+    t0 = time.perf_counter()
+    fr = frame(unit, cfg)
+    try:
+        opt = engine.register(fr.fixed, fr.moving, cfg)
+    except RuntimeError as exc:          # ITK raises RuntimeError e.g. when too few samples overlap
+        return kept_outcome(fr, f"optimiser failed: {str(exc).strip().splitlines()[-1]}", cfg, None,
+                            float("nan"), float("nan"), {}, time.perf_counter() - t0)
+    optimiser = {"mattes_mi": opt.mattes_mi, "iterations_last_level": opt.iterations,
+                 "stop_condition": opt.stop_condition}
+    ev = evaluate(fr, opt.transform, cfg)
+    if not np.isfinite(ev.accept_nmi) or ev.accept_nmi - fr.accept_before <= cfg.min_nmi_gain:
+        return kept_outcome(
+            fr, f"optimum NMI {ev.accept_nmi:.4f} is not above identity NMI {fr.accept_before:.4f} by more than "
+                f"{cfg.min_nmi_gain:g} (A and B blurred by {' x '.join(f'{v:g}' for v in fr.sigma)} voxels)",
+            cfg, opt.transform, ev.nmi, ev.accept_nmi, optimiser, time.perf_counter() - t0)
+    return applied_outcome(fr, ev, "optimum improves NMI", cfg, "own", opt.transform, ev.nmi, ev.accept_nmi,
+                           optimiser, time.perf_counter() - t0)

@@ -36,6 +36,10 @@ class RegisterParams:
     accept_sigma_vox: float = 1.0            # Gaussian blur (voxels) of A and B for the NMI that accepts/rejects
     min_nmi_gain: float = 0.01               # keep the original B unless that NMI improves by more than this
     slice_thickness_mm: float | None = None  # volumes: z spacing when the table's meta does not give one
+    # 2-D slices of one (task, case) (>= 3, same size and spacing) share one head position: after the per-slice
+    # pass each slice may take the case's median transform instead of its own when their accept NMI do not
+    # differ by more than min_nmi_gain (noise moves single noisy SPECT slices; consensus.py, docs/data_pipeline.md)
+    case_consensus: bool = True
 
     def __post_init__(self) -> None:
         if len(self.shrink_factors) == 0 or len(self.shrink_factors) != len(self.smoothing_sigmas):

@@ -120,3 +120,31 @@ def identity_like(kind: str, dim: int, center) -> sitk.Transform:
     tx = make_transform(kind, dim)
     tx.SetCenter(tuple(float(v) for v in center))
     return tx
+
+
+def is_identity(d: dict) -> bool:
+    """True when a transform dict (:func:`transform_to_dict`) maps every point onto itself."""
+    m = np.asarray(d["matrix"], dtype=np.float64)
+    return bool(np.array_equal(m, np.eye(int(d["dimension"])).ravel())
+                and not np.any(np.asarray(d["translation"], dtype=np.float64)))
+
+
+def median_transform(dicts: list[dict]) -> dict:
+    """Element-wise median of the ``parameters`` of transform dicts of one type, dimension and centre.
+
+    Rigid 2-D (Euler2D): median angle, tx, ty; affine: median of the 4 matrix entries and of the 2
+    translations (all about the shared centre).  An element-wise median of affine matrices need not be a
+    composition of the inputs, but for near-rigid, mostly agreeing inputs it is the robust middle.  Raises
+    ``ValueError`` when the dicts differ in type, dimension or centre (their parameters would not compare)."""
+    if not dicts:
+        raise ValueError("median_transform needs at least one transform")
+    first = dicts[0]
+    for d in dicts[1:]:
+        if (d["type"], d["itk_class"], d["dimension"]) != (first["type"], first["itk_class"], first["dimension"]):
+            raise ValueError(f"cannot take the median of {first['itk_class']} and {d['itk_class']} transforms")
+        if not np.allclose(d["fixed_parameters"], first["fixed_parameters"], rtol=0.0, atol=1e-9):
+            raise ValueError(f"transforms have different centres {first['fixed_parameters']} and "
+                             f"{d['fixed_parameters']}: their parameters do not compare")
+    params = np.median(np.asarray([d["parameters"] for d in dicts], dtype=np.float64), axis=0)
+    tx = transform_from_dict({**first, "parameters": [float(v) for v in params]})
+    return transform_to_dict(tx, first["type"])
