@@ -1,6 +1,6 @@
-"""Metric throughput: ours (pipelines.metrics, torch, batched) vs a straightforward per-image
-numpy/scipy/sklearn loop of the same formulas (tests/metrics/reference_impl.py), on one CPU thread, 256x256
-pairs; plus the CUDA figure when a GPU is present.
+"""Metric throughput: ours (pipelines.metrics: numba kernels for VIF, SSIM, MI and Qabf on the CPU, torch
+for the rest and on GPUs) vs a straightforward per-image numpy/scipy/sklearn loop of the same formulas
+(tests/metrics/reference_impl.py), on one CPU thread, 256x256 pairs; plus the CUDA figure when a GPU is present.
 
     .venv/bin/python benchmarks/metrics.py [--pairs 16] [--repeats 7] [--out reports/bench]
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import torch
 
+from pipelines.metrics import kernels
 from pipelines.metrics.batch import Triplet
 from pipelines.metrics.registry import metric
 
@@ -45,6 +46,9 @@ def mutual_information(x_levels: torch.Tensor, y_levels: torch.Tensor) -> torch.
         reference="sklearn mutual_info_score(F, A) + mutual_info_score(F, B); nats (x1/ln2 for bits)")
 def mi(batch: Triplet):
     lv = batch.levels                                        # (N, 3, P): A, B, F
+    if kernels.applies(lv.device):                           # fused CPU kernel (pipelines.metrics.kernels)
+        both = torch.from_numpy(kernels.mutual_information(lv.numpy()))
+        return {"MI": both[:, 0] + both[:, 1], "MI_A": both[:, 0], "MI_B": both[:, 1]}
     N, _, P = lv.shape
     f = lv[:, 2:3].expand(N, 2, P).reshape(2 * N, P)
     both = mutual_information(f, lv[:, 0:2].reshape(2 * N, P)).view(N, 2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from pipelines.metrics import kernels
 from pipelines.metrics.batch import Triplet
 from pipelines.metrics.filters import box_sum_valid
 from pipelines.metrics.registry import metric
@@ -23,8 +24,23 @@ WIN = 7
 K1, K2 = 0.01, 0.03
 
 
+def _constants(data_range: float) -> tuple[float, float]:
+    """C1, C2 scaled by 49^2 and 49*48 (see ssim_pairs_torch)."""
+    NP = WIN * WIN
+    return (K1 * data_range) ** 2 * (NP * NP), (K2 * data_range) ** 2 * (NP * (NP - 1))
+
+
 def ssim_pairs(batch: Triplet, data_range: float = 2.0) -> torch.Tensor:
-    """Mean SSIM(F, A) and SSIM(F, B) per image -> (N, 2) float64, sharing F's window sums."""
+    """Mean SSIM(F, A) and SSIM(F, B) per image -> (N, 2) float64, sharing F's window sums.  On the CPU the
+    fused numba kernel (:mod:`pipelines.metrics.kernels`) computes it; GPUs use :func:`ssim_pairs_torch`."""
+    if kernels.applies(batch.device):
+        x = batch.work.numpy()                       # float32 exactly when the images are 0..255 integers
+        return torch.from_numpy(kernels.ssim_pairs(x[:, 0], x[:, 1], x[:, 2], *_constants(data_range)))
+    return ssim_pairs_torch(batch, data_range)
+
+
+def ssim_pairs_torch(batch: Triplet, data_range: float = 2.0) -> torch.Tensor:
+    """The batched torch path of :func:`ssim_pairs` (any device)."""
     x = batch.work                                                   # (N, 3, H, W): A, B, F
     N = x.shape[0]
     maps = torch.empty(N, 8, *x.shape[2:], dtype=x.dtype, device=x.device)
@@ -37,8 +53,7 @@ def ssim_pairs(batch: Triplet, data_range: float = 2.0) -> torch.Tensor:
     # means s/49 and sample (co)variances (49 s_ab - s_a s_b) / (49*48); multiplying the first factors by 49^2
     # and the second by 49*48 leaves the ratio unchanged and keeps every difference an exact integer.
     NP = WIN * WIN
-    c1 = (K1 * data_range) ** 2 * (NP * NP)
-    c2 = (K2 * data_range) ** 2 * (NP * (NP - 1))
+    c1, c2 = _constants(data_range)
     sfsx = sf * sx
     sq = torch.addcmul(sx * sx, sf, sf)                              # s_f^2 + s_x^2
     num = (sfsx * 2.0).add_(c1).mul_(torch.add(sfx * (2.0 * NP), sfsx, alpha=-2.0).add_(c2))

@@ -12,7 +12,8 @@ Precision: float64 throughout.  float32 filtering was measured and rejected: sig
 sv^2 = sigma_F^2 - g sigma_AF cancel catastrophically (errors ~1e-3 against sigma_n^2 = 2), which moved VIF
 by up to 4e-5 relative on real Harvard pairs (tolerance 1e-5).
 
-Speed: the eight filtered maps of a scale (mu of A, B, F; A^2, B^2, F^2, AF, BF) of every image in the batch
+Speed (torch path, used on GPUs; the CPU uses the fused numba kernel of
+:mod:`pipelines.metrics.kernels`, kept equal to this path by tests): the eight filtered maps of a scale (mu of A, B, F; A^2, B^2, F^2, AF, BF) of every image in the batch
 go through ONE blocked separable matrix-product filter (:class:`pipelines.metrics.filters.BlockedSeparable`)
 and stay in its blocked pixel order (VIF only sums over pixels; positions past the valid output are 0 and
 contribute exactly 0); the subsampling filters compute only every 2nd output; F's moments are shared by both
@@ -25,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pipelines.metrics import kernels
 from pipelines.metrics.batch import Triplet
 from pipelines.metrics.filters import BlockedSeparable, gaussian_1d
 from pipelines.metrics.registry import metric
@@ -133,8 +135,22 @@ def _check_small(h: int, w: int, n: int) -> None:
                          "other (scipy's convolve2d 'valid', which the reference uses, fails here too)")
 
 
+WINDOWS = tuple(_window(s) for s in range(1, SCALES + 1))
+
+
 def vifp_mscale(batch: Triplet) -> torch.Tensor:
-    """vifp_mscale(A, F) and vifp_mscale(B, F) per image -> (N, 2) float64 on the batch's device."""
+    """vifp_mscale(A, F) and vifp_mscale(B, F) per image -> (N, 2) float64 on the batch's device.
+
+    On the CPU, images whose every scale fits its window go through the fused numba kernel
+    (:mod:`pipelines.metrics.kernels`); GPUs and smaller images use :func:`vifp_mscale_torch`."""
+    if kernels.applies(batch.device) and kernels.fits(batch.shape[1], batch.shape[2], WINDOWS):
+        return torch.from_numpy(kernels.vifp_mscale(batch.A.numpy(), batch.B.numpy(), batch.F.numpy(),
+                                                        WINDOWS))
+    return vifp_mscale_torch(batch)
+
+
+def vifp_mscale_torch(batch: Triplet) -> torch.Tensor:
+    """The torch path of :func:`vifp_mscale` (batched; any device, any size the reference accepts)."""
     N = batch.shape[0]
     dev = batch.device
     num = torch.zeros(N, 2, dtype=torch.float64, device=dev)

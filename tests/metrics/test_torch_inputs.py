@@ -62,8 +62,12 @@ class _NoNumpy(torch.Tensor):
         raise AssertionError("image data went through np.asarray")
 
 
-def test_no_numpy_conversion_of_image_data(stacks):
-    """Every default family runs on the tensors themselves: only the (N,) results may reach numpy."""
+def test_no_numpy_conversion_of_image_data(stacks, monkeypatch):
+    """Every default family's torch path runs on the tensors themselves: only the (N,) results may reach
+    numpy.  (The CPU kernels of VIF and SSIM, pipelines.metrics.kernels, read zero-copy numpy views of CPU
+    tensors by design; they are switched off here so that the torch paths, the ones GPUs run, are checked.)"""
+    from pipelines.metrics import kernels
+    monkeypatch.setattr(kernels, "ENABLED", False)
     F, A, B = (torch.from_numpy(x).as_subclass(_NoNumpy) for x in stacks)
     with pytest.raises(AssertionError, match="converted to numpy"):
         F.numpy()                                                  # the guard itself works
