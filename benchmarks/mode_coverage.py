@@ -27,7 +27,10 @@ Each (dataset, topology, loss) trains for a fixed number of **generator** steps 
 n_critic) on fresh mixture samples, z ∈ R² ~ N(0, I) (PacGAN's latent size), MLP nets (3 × 128), and is
 averaged over seeds.  Topologies: ``gan`` (``sgsd``, one G one D), ``mad_gan`` and ``mgan`` (8 generators,
 presets' constants; MAD-GAN with its joint generator update, ``g_update: joint``, to keep the budget).  Losses:
-their paper constants from ``LOSSES``; ``sngan_hinge`` = hinge loss with a spectrally normalised critic;
+every registered loss (the review's §2) at its paper constants from ``LOSSES`` (``LOSS_SETUPS``; EBGAN and MMD-GAN
+get the zoo's ``mlp_autoencoder`` critic, GMMN no critic; pairs a topology cannot train are reported n/a with
+the system's reason); ``gmmn_median`` = GMMN with median-heuristic bandwidths; ``sngan_hinge`` = hinge loss with
+a spectrally normalised critic;
 ``wgan_gp_toy`` = WGAN-GP with the constants of its authors' *toy* code (``gan_toy.py`` [V]: λ = 0.1 —
 "smaller lambda makes things faster for toy tasks" —, Adam(1e-4, β = (0.5, 0.9)), critic without
 normalisation) instead of the paper's image constants (λ = 10, β = (0, 0.9)) that ``wgan_gp`` uses.
@@ -68,7 +71,7 @@ from pipelines.env import quiet_telemetry  # noqa: E402
 quiet_telemetry()
 
 import gan_models  # noqa: E402
-from gan_models.registry import SYSTEMS  # noqa: E402
+from gan_models.registry import LOSSES, SYSTEMS  # noqa: E402
 from gan_models.training import Trainer  # noqa: E402
 
 N_EVAL = 2500
@@ -105,19 +108,59 @@ TOPOLOGIES = {
     "mad_gan": ("mad_gan", {"n_generators": 8, "g_update": "joint"}),   # one G phase: 8x cheaper per step
     "mgan": ("mgan", {"n_generators": 8}),
 }
+# Every loss of the review's §2 at its paper constants (``LOSSES`` defaults), in the issue's order, plus the
+# variants that tell "the loss" from "its constants" (suffixes _toy / _median / sngan_):
 LOSS_SETUPS = {
     "vanilla": {"loss": "vanilla"},
     "nonsaturating": {"loss": "nonsaturating"},
+    "fgan_kl": {"loss": "fgan_kl"},
+    "fgan_reverse_kl": {"loss": "fgan_reverse_kl"},
+    "fgan_pearson": {"loss": "fgan_pearson"},
+    "fgan_hellinger": {"loss": "fgan_hellinger"},
+    "fgan_js": {"loss": "fgan_js"},
+    "fgan_tv": {"loss": "fgan_tv"},
     "lsgan": {"loss": "lsgan"},
+    # EBGAN's margin follows the per-sample L2 energy, which grows like sqrt(dimension): the paper's MNIST
+    # m = 10 for 784 pixels scales to 10 * sqrt(2 / 784) = 0.5 for 2-D points (GAN_NOTES §5.3: m must match
+    # the energy's scale); λ_PT = 0.1 as the paper
+    "ebgan": {"loss": {"name": "ebgan", "margin": 0.5}},
     "wgan": {"loss": "wgan"},
     "wgan_gp": {"loss": "wgan_gp"},
     # WGAN-GP with its authors' toy-data constants (igul222/improved_wgan_training gan_toy.py, checked):
     # LAMBDA = .1, Adam(1e-4, beta1 0.5, beta2 0.9), plain ReLU critic (no normalisation)
     "wgan_gp_toy": {"loss": {"name": "wgan_gp", "gp_weight": 0.1}, "critic_norm": "none",
                     "optimizer": {"betas": (0.5, 0.9)}},
+    "wgan_lp": {"loss": "wgan_lp"},
+    "wgan_div": {"loss": "wgan_div"},
+    "hinge": {"loss": "hinge"},
     "sngan_hinge": {"loss": "hinge", "sn": True},
+    "mcgan_mean": {"loss": "mcgan_mean"},
+    "mcgan_cov": {"loss": "mcgan_cov"},
+    "gmmn": {"loss": "gmmn"},
+    # GMMN's pixel-space bandwidths {2, ..., 80} were chosen for 784-D MNIST; on 2-D points the loss's
+    # median-heuristic option (bandwidths = median pairwise distance x {1/4, 1/2, 1, 2, 4}) is the data-scaled
+    # equivalent
+    "gmmn_median": {"loss": {"name": "gmmn", "median_heuristic": True}},
+    "mmd_gan": {"loss": "mmd_gan"},
+    "fisher": {"loss": "fisher"},
+    "rsgan": {"loss": "rsgan"},
     "ragan": {"loss": "ragan"},
+    "ralsgan": {"loss": "ralsgan"},
 }
+QUICK_LOSSES = ["nonsaturating", "wgan_gp", "sngan_hinge"]
+SESSION2_LOSSES = ["vanilla", "nonsaturating", "lsgan", "wgan_gp", "wgan_gp_toy", "sngan_hinge"]
+
+
+def incompatibility(topology: str, setup: dict) -> str | None:
+    """Why ``topology`` cannot train ``setup``'s loss (the system's own ``check_loss`` message), or None."""
+    system = SYSTEMS.get(TOPOLOGIES[topology][0])
+    try:
+        system.check_loss(setup["loss"])
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 CRITIC_NORMS = ("none", "auto", "layer", "batch")
 
 
@@ -131,11 +174,20 @@ def build_toy(topology: str, setup: dict, critic_norm: str = "none") -> object:
     gradient-penalty family, none with spectral norm; see docs/benchmarks_mode_coverage.md for what it does
     on these mixtures)."""
     system, extra = TOPOLOGIES[topology]
-    disc = dict(MLP, sn=bool(setup.get("sn", False)))
+    loss = setup["loss"]
+    loss_cls = LOSSES.get(loss if isinstance(loss, str) else loss["name"])
+    # no network name: the system picks the vector critic the loss reads (``mlp``, or ``mlp_autoencoder`` for
+    # EBGAN's energy and MMD-GAN's auto-encoder features)
+    disc = {k: v for k, v in MLP.items() if k != "name"}
+    disc.update(setup.get("critic", {}), sn=bool(setup.get("sn", False)))
     norm = setup.get("critic_norm", critic_norm)
     if norm != "auto":
         disc["norm"] = norm
-    params = dict(extra, loss=setup["loss"], latent_dim=2, data_shape=[2], generator=dict(MLP), discriminator=disc)
+    if system != "sgsd":
+        disc["name"] = "mlp"                                       # multi-generator systems read a score critic
+    params = dict(extra, loss=loss, latent_dim=2, data_shape=[2], generator=dict(MLP))
+    if loss_cls.uses_discriminator:                                # GMMN has none
+        params["discriminator"] = disc
     if "optimizer" in setup:
         params.update(g_optimizer=dict(setup["optimizer"]), d_optimizer=dict(setup["optimizer"]))
     if system == "mgan":
@@ -271,7 +323,8 @@ def toy_table(rows: list[dict], dataset: str, topologies, losses) -> str:
         for t in topologies:
             sel = [r for r in rows if r["dataset"] == dataset and r["topology"] == t and r["loss"] == loss]
             if not sel:
-                cells += ["–", "–", "–"]                       # not run
+                mark = "n/a" if incompatibility(t, LOSS_SETUPS[loss]) else "–"   # cannot run / not run
+                cells += [mark, mark, mark]
                 continue
             per_seed = ", ".join(str(r["modes"]) for r in sorted(sel, key=lambda r: r["seed"]))
             modes = f"{mean([r['modes'] for r in sel]):.1f}" + (f" ({per_seed})" if len(sel) > 1 else "")
@@ -323,6 +376,13 @@ def render(res: dict) -> str:
                          _present(rows, "loss")), "",
                f"Untrained reference: {N_EVAL} samples uniform over [{lo:.2f}, {hi:.2f}]² score {um} modes, "
                f"{100 * uh:.1f} % HQ, median {ud:.1f} σ.", ""]
+    na = {(t, l): incompatibility(t, LOSS_SETUPS[l]) for t in _present(rows, "topology") for l in _present(rows, "loss")}
+    if any(na.values()):
+        md += ["n/a: the topology cannot train that loss (the system's own check):", ""]
+        md += [f"* {t} × {l}: {why}" for (t, l), why in na.items() if why]
+        md.append("")
+    if res.get("failed"):
+        md += ["Runs that raised (not in the tables):", ""] + [f"* {r}" for r in res["failed"]] + [""]
     traced = [r for r in rows if r.get("trace")]
     if traced:
         md += ["## Traces (modes / HQ % / median d/σ at each scored step)", "", trace_table(traced), ""]
@@ -349,6 +409,7 @@ def merge_results(paths: list[Path]) -> dict:
     merged: dict | None = None
     toy: dict[tuple, dict] = {}
     digits: dict[tuple, dict] = {}
+    failed: list[dict] = []
     for path in paths:
         res = json.loads(Path(path).read_text())
         if merged is None:
@@ -368,21 +429,42 @@ def merge_results(paths: list[Path]) -> dict:
                            for run in res["runs"]]
         toy.update({(r["dataset"], r["topology"], r["loss"], r["seed"]): r for r in res["toy"]})
         digits.update({(r["system"], r["seed"]): r for r in res["digits"]})
+        failed += res.get("failed", [])
     if merged is None:
         raise ValueError("--render-from needs at least one JSON file")
     merged["toy"], merged["digits"] = list(toy.values()), list(digits.values())
+    merged["failed"] = [r for r in failed if (r.get("dataset"), r.get("topology"), r.get("loss"), r.get("seed"))
+                        not in toy and (r.get("system"), r.get("seed")) not in digits]
     return merged
 
 
 # ------------------------------------------------------------------------------------------- execution
+def job_cost(job: tuple) -> float:
+    """A rough relative cost of a toy job (network passes per generator step), to start the long ones first."""
+    kind, args = job
+    if kind != "toy":
+        return 3.0
+    _, topology, loss, *_ = args
+    spec = LOSS_SETUPS[loss]["loss"]
+    cls = LOSSES.get(spec if isinstance(spec, str) else spec["name"])
+    cost = 1.0 + 1.5 * cls.n_critic * (2.0 if cls.critic_output in ("energy", "features") else 1.0)
+    return cost * (1.0 if topology == "gan" else 1.3)
+
+
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
     gan_models.load_all()
 
 
 def _run(job: tuple) -> dict:
+    """One job's result row; a job that raises gives a row with ``error`` (reported, kept out of the tables)
+    instead of stopping the other jobs."""
     kind, args = job
-    return run_toy(*args) if kind == "toy" else run_digits(*args)
+    try:
+        return run_toy(*args) if kind == "toy" else run_digits(*args)
+    except Exception as e:                            # noqa: BLE001 - reported in the row and the report
+        keys = ("dataset", "topology", "loss", "steps", "seed") if kind == "toy" else ("system", "steps", "seed")
+        return dict(zip(keys, args), kind=kind, error=f"{type(e).__name__}: {e}")
 
 
 def run_jobs(jobs: list[tuple], n_procs: int, threads: int, on_done) -> list[dict]:
@@ -431,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.jobs < 1 or a.threads < 1 or a.trace < 0:
         p.error("--jobs and --threads must be >= 1, --trace >= 0")
     if a.render_from:
+        gan_models.load_all()                        # the report names incompatible cells (system checks)
         res = merge_results(a.render_from)
     else:
         res = run_benchmark(a)
@@ -449,12 +532,13 @@ def run_benchmark(a: argparse.Namespace) -> dict:
     seeds = a.seeds or (1 if a.quick else 2)
     datasets = a.datasets or (["ring"] if a.quick else ["ring", "grid"])
     topologies = a.topologies or ["gan", "mad_gan", "mgan"]
-    losses = a.losses or (["nonsaturating", "wgan_gp", "sngan_hinge"] if a.quick else
-                          ["vanilla", "nonsaturating", "lsgan", "wgan_gp", "wgan_gp_toy", "sngan_hinge"])
+    losses = a.losses or (QUICK_LOSSES if a.quick else list(LOSS_SETUPS))
     digits_steps = a.digits_steps or (300 if a.quick else 2000)
 
+    runnable = [(t, l) for t in topologies for l in losses if not incompatibility(t, LOSS_SETUPS[l])]
     jobs: list[tuple] = [("toy", (d, t, l, steps, s, a.batch, a.trace, a.critic_norm))
-                         for d in datasets for t in topologies for l in losses for s in range(seeds)]
+                         for d in datasets for t, l in runnable for s in range(seeds)]
+    jobs.sort(key=job_cost, reverse=True)             # longest first: the pool's tail is short jobs
     real_acc = None
     if not a.no_digits:
         data = digits_data()
@@ -466,7 +550,9 @@ def run_benchmark(a: argparse.Namespace) -> dict:
 
     def on_done(i: int, r: dict) -> None:
         done[0] += 1
-        if "dataset" in r:
+        if "error" in r:
+            print(f"[{done[0]}/{len(jobs)}] FAILED {r}", flush=True)
+        elif "dataset" in r:
             print(f"[{done[0]}/{len(jobs)}] {r['dataset']:4s} {r['topology']:8s} {r['loss']:14s} seed {r['seed']}: "
                   f"modes {r['modes']:2d}, HQ {100 * r['hq']:5.1f} %, median distance {r['median_sigma']:.1f} σ, "
                   f"{r['seconds']:.1f} s", flush=True)
@@ -487,7 +573,9 @@ def run_benchmark(a: argparse.Namespace) -> dict:
     return {"steps": steps, "seeds": seeds, "batch": a.batch, "critic_norm": a.critic_norm,
             "digits_steps": None if a.no_digits else digits_steps, "digits_real_accuracy": real_acc,
             "runs": [{"what": what, "jobs": a.jobs, "threads": a.threads, "note": a.note, "total_seconds": total}],
-            "toy": [r for r in results if "dataset" in r], "digits": [r for r in results if "system" in r]}
+            "toy": [r for r in results if "dataset" in r and "error" not in r],
+            "digits": [r for r in results if "system" in r and "error" not in r],
+            "failed": [r for r in results if "error" in r]}
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -22,6 +24,7 @@ from gan_models.blocks.norm_act import spectral_norm
 from gan_models.losses.base import CriticOutput
 from gan_models.networks.base import Size, base_grid, dcgan_init_, stage_widths
 from gan_models.networks.dcgan import conv_trunk
+from gan_models.networks.mlp import MLPGenerator, _shape
 from gan_models.registry import DISCRIMINATORS
 
 
@@ -63,10 +66,7 @@ class AutoEncoderCritic(nn.Module):
                  code_channels: int | None = None, n_down: int | None = None, norm: str = "batch",
                  sn: bool = False, mode: str = "energy", energy_reduction: str = "mean", init: bool = True):
         super().__init__()
-        if mode not in self.MODES:
-            raise ValueError(f"auto-encoder critic mode must be one of {self.MODES}, got {mode!r}")
-        if energy_reduction not in ("mean", "sum"):
-            raise ValueError(f"energy_reduction must be 'mean' or 'sum', got {energy_reduction!r}")
+        _check_modes(mode, energy_reduction)
         n = base_grid(size)[2] if n_down is None else int(n_down)
         widths = stage_widths(width, n, max_width)
         code = widths[-1] if code_channels is None else int(code_channels)
@@ -92,13 +92,59 @@ class AutoEncoderCritic(nn.Module):
             raise ValueError(f"auto-encoder critic expects (B, {self.in_channels}, H, W) with H, W divisible by "
                              f"{stride}, got {tuple(x.shape)}")
         code = self.encoder(x)
-        recon = self.decoder(code)
-        flat = code.flatten(1)
-        score = None
-        if self.mode == "energy":
-            err = (recon - x).pow(2).flatten(1)
-            score = err.mean(dim=1) if self.energy_reduction == "mean" else err.sum(dim=1)
-        return CriticOutput(score=score, features=flat, embedding=flat, recon=recon, input=x)
+        return autoencoder_output(x, code.flatten(1), self.decoder(code), self.mode, self.energy_reduction)
+
+
+def _check_modes(mode: str, energy_reduction: str) -> None:
+    if mode not in AutoEncoderCritic.MODES:
+        raise ValueError(f"auto-encoder critic mode must be one of {AutoEncoderCritic.MODES}, got {mode!r}")
+    if energy_reduction not in ("mean", "sum"):
+        raise ValueError(f"energy_reduction must be 'mean' or 'sum', got {energy_reduction!r}")
+
+
+def autoencoder_output(x: torch.Tensor, code: torch.Tensor, recon: torch.Tensor, mode: str,
+                       energy_reduction: str) -> CriticOutput:
+    """The :class:`CriticOutput` of an auto-encoder critic: ``code`` (B, k) is the embedding and the kernel
+    features; in ``mode="energy"`` the score is the per-sample squared reconstruction error, averaged
+    (``"mean"``) or summed (``"sum"``) over the input's elements."""
+    score = None
+    if mode == "energy":
+        err = (recon - x).pow(2).flatten(1)
+        score = err.mean(dim=1) if energy_reduction == "mean" else err.sum(dim=1)
+    return CriticOutput(score=score, features=code, embedding=code, recon=recon, input=x)
+
+
+@DISCRIMINATORS.register("mlp_autoencoder")
+class MLPAutoEncoderCritic(nn.Module):
+    """The auto-encoder critic for vector data (B, D): encoder D → ``width`` × ``depth`` → ``code_dim`` (linear
+    code, no activation), decoder ``code_dim`` → ``width`` × ``depth`` → D (linear output), ReLU MLPs as the
+    zoo's ``mlp`` networks.  Same outputs and modes as :class:`AutoEncoderCritic` (EBGAN energy, MMD-GAN
+    features); the decoder is ``exempt_from_weight_clip`` (MMD-GAN clips the encoder only)."""
+
+    def __init__(self, in_shape: Size = 2, width: int = 128, depth: int = 3, *, code_dim: int = 16,
+                 act: str = "relu", norm: str = "none", sn: bool = False, mode: str = "energy",
+                 energy_reduction: str = "mean", n_classes: int = 0):
+        super().__init__()
+        _check_modes(mode, energy_reduction)
+        if n_classes:
+            raise ValueError("the MLP auto-encoder critic is unconditional (n_classes must be 0)")
+        if code_dim < 1:
+            raise ValueError(f"code_dim must be >= 1, got {code_dim}")
+        self.in_shape = _shape(in_shape, "in_shape")
+        dim = math.prod(self.in_shape)
+        self.mode, self.energy_reduction = mode, energy_reduction
+        self.encoder = MLPGenerator(dim, code_dim, width, depth, act=act, norm=norm, sn=sn)
+        self.decoder = _Decoder(MLPGenerator(code_dim, dim, width, depth, act=act, norm=norm, sn=sn))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> CriticOutput:
+        if y is not None:
+            raise ValueError("MLPAutoEncoderCritic is unconditional")
+        if tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(f"MLP auto-encoder critic expects (B, {', '.join(map(str, self.in_shape))}), "
+                             f"got {tuple(x.shape)}")
+        code = self.encoder(x.flatten(1))
+        recon = self.decoder(code).reshape(x.shape)
+        return autoencoder_output(x, code, recon, self.mode, self.energy_reduction)
 
 
 def make_encoder(data_shape: tuple[int, ...], latent_dim: int, *, variational: bool = False,

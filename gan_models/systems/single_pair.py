@@ -135,10 +135,7 @@ class SinglePairSystem(GANSystem):
         out = self.loss.critic_output
         needs_ae = out == "energy" or (out == "features" and getattr(self.loss, "lambda_ae", 0) > 0)
         if needs_ae:
-            if not self.is_image:
-                raise ValueError(f"loss {self.loss_name!r} needs an auto-encoder critic, available for images "
-                                 f"(C, H, W) only; got data_shape {list(self.data_shape)}")
-            spec.setdefault("name", "autoencoder")
+            spec.setdefault("name", "autoencoder" if self.is_image else "mlp_autoencoder")
             spec.setdefault("mode", "energy" if out == "energy" else "features")
         else:
             spec.setdefault("name", "dcgan" if self.is_image else "mlp")

@@ -188,6 +188,27 @@ def test_autoencoder_energy_is_the_per_sample_reconstruction_error_and_decoder_i
     assert AutoEncoderCritic(1, 16, width=4, mode="features")(x).score is None
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mlp_autoencoder_energy_code_and_clip_exemption(reduction):
+    from gan_models.networks import MLPAutoEncoderCritic
+    ae = MLPAutoEncoderCritic(3, width=8, depth=2, code_dim=4, energy_reduction=reduction)
+    x = torch.randn(5, 3)
+    out = ae(x)
+    err = (out.recon - x).pow(2)
+    assert out.recon.shape == x.shape and out.features.shape == (5, 4) and out.embedding is out.features
+    assert torch.allclose(out.score, err.mean(1) if reduction == "mean" else err.sum(1), atol=1e-6)
+    assert torch.equal(out.features, ae.encoder(x)) and torch.equal(out.input, x)
+    assert getattr(ae.decoder, "exempt_from_weight_clip", False)
+    assert not getattr(ae.encoder, "exempt_from_weight_clip", False)
+    assert MLPAutoEncoderCritic(3, width=8, mode="features")(x).score is None
+    with pytest.raises(ValueError, match=r"expects \(B, 3\)"):
+        ae(torch.randn(5, 2))
+    with pytest.raises(ValueError, match="mode"):
+        MLPAutoEncoderCritic(3, mode="score")
+    with pytest.raises(ValueError, match="unconditional"):
+        MLPAutoEncoderCritic(3, n_classes=2)
+
+
 def test_joint_critic_pack_unpack_round_trip():
     jc = JointCritic(DCGANDiscriminator(1, 16, width=4), 5, (1, 16, 16), hidden=8)
     x, z = torch.randn(2, 1, 16, 16), torch.randn(2, 5)

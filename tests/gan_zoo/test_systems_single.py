@@ -64,8 +64,6 @@ def test_incompatible_pairs_raise_clear_errors(system, loss, match):
 def test_bad_configs_raise():
     with pytest.raises(ValueError, match="without BatchNorm"):
         build("sgsd", "wgan_gp", discriminator={"width": 4, "norm": "batch"})
-    with pytest.raises(ValueError, match="auto-encoder critic"):
-        build("sgsd", "mmd_gan", data_shape=[2], generator={}, discriminator={})
     with pytest.raises(ValueError, match="has no discriminator"):
         build("sgsd", "gmmn", discriminator={"width": 4})
     with pytest.raises(ValueError, match="data_shape"):
@@ -200,3 +198,16 @@ def test_extra_per_sample_penalty_forbids_batchnorm_and_is_applied():
     assert logs["D/reg/r1"] > 0
     with pytest.raises(ValueError, match="without BatchNorm"):
         build("sgsd", "nonsaturating", regularizers=[["r1", {}]], discriminator={"width": 4, "norm": "batch"})
+
+
+@pytest.mark.parametrize("loss, mode", [("ebgan", "energy"), ("mmd_gan", "features")])
+def test_auto_encoder_losses_on_vectors_use_the_mlp_auto_encoder_critic(loss, mode):
+    from gan_models.networks import MLPAutoEncoderCritic
+    s = build("sgsd", loss, data_shape=[2], generator={"width": 8}, discriminator={"width": 8, "code_dim": 3})
+    critic = s.discriminators["D"]
+    assert isinstance(critic, MLPAutoEncoderCritic) and critic.mode == mode
+    logs = Trainer(s).train_step({"x": torch.randn(6, 2)})
+    assert math.isfinite(logs["D/total"]) and math.isfinite(logs["G/total"])
+    if loss == "mmd_gan":          # the encoder is clipped to 0.01 after each critic step, the decoder is not
+        assert max(p.detach().abs().max() for p in critic.encoder.parameters()) <= 0.01 + 1e-9
+        assert max(p.detach().abs().max() for p in critic.decoder.parameters()) > 0.05
