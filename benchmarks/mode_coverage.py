@@ -376,7 +376,8 @@ def render(res: dict) -> str:
                          _present(rows, "loss")), "",
                f"Untrained reference: {N_EVAL} samples uniform over [{lo:.2f}, {hi:.2f}]² score {um} modes, "
                f"{100 * uh:.1f} % HQ, median {ud:.1f} σ.", ""]
-    na = {(t, l): incompatibility(t, LOSS_SETUPS[l]) for t in _present(rows, "topology") for l in _present(rows, "loss")}
+    na = {(t, l): incompatibility(t, LOSS_SETUPS[l])
+          for t in _present(rows, "topology") for l in _present(rows, "loss")}
     if any(na.values()):
         md += ["n/a: the topology cannot train that loss (the system's own check):", ""]
         md += [f"* {t} × {l}: {why}" for (t, l), why in na.items() if why]

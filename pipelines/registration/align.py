@@ -140,6 +140,15 @@ def evaluate(fr: Frame, transform: sitk.Transform, cfg: RegisterParams) -> Evalu
                       accept_nmi=metrics.nmi(fr.a_blur, metrics.blurred(b_new, fr.sigma), cfg.nmi_bins))
 
 
+def _candidate_report(fr: Frame, candidate: sitk.Transform | None, cfg: RegisterParams) -> dict:
+    """The UnitOutcome fields describing the unit's own optimum (empty / zero when the optimiser failed)."""
+    if candidate is None:
+        return {"candidate": None, "motion": {}, "max_displacement_vox": 0.0}
+    return {"candidate": transform_to_dict(candidate, cfg.transform),
+            "motion": in_plane_motion(candidate, fr.centre, fr.sp),
+            "max_displacement_vox": max_displacement_vox(candidate, fr.fixed.GetSize(), fr.sp, fr.fixed.GetOrigin())}
+
+
 def kept_outcome(fr: Frame, reason: str, cfg: RegisterParams, candidate: sitk.Transform | None,
                  cand_nmi: float, cand_accept: float, optimiser: dict, seconds: float) -> UnitOutcome:
     """B kept bit-for-bit (identity applied); the rejected candidate, if any, is reported."""
@@ -149,11 +158,8 @@ def kept_outcome(fr: Frame, reason: str, cfg: RegisterParams, candidate: sitk.Tr
         nmi_before=fr.nmi_before, nmi_after=fr.nmi_before, ncc_before=fr.ncc_before, ncc_after=fr.ncc_before,
         candidate_nmi=cand_nmi, accept_nmi_before=fr.accept_before, accept_nmi_candidate=cand_accept,
         accept_nmi_after=fr.accept_before, applied=transform_to_dict(fr.identity, cfg.transform),
-        candidate=None if candidate is None else transform_to_dict(candidate, cfg.transform),
-        motion={} if candidate is None else in_plane_motion(candidate, fr.centre, fr.sp),
+        **_candidate_report(fr, candidate, cfg),
         applied_motion=in_plane_motion(fr.identity, fr.centre, fr.sp),
-        max_displacement_vox=0.0 if candidate is None else max_displacement_vox(
-            candidate, fr.fixed.GetSize(), fr.sp, fr.fixed.GetOrigin()),
         seconds=seconds, optimiser=optimiser, source="identity")
 
 
@@ -176,11 +182,8 @@ def applied_outcome(fr: Frame, ev: Evaluation, reason: str, cfg: RegisterParams,
         nmi_before=fr.nmi_before, nmi_after=ev.nmi, ncc_before=fr.ncc_before, ncc_after=metrics.ncc(u.a, ev.b),
         candidate_nmi=cand_nmi, accept_nmi_before=fr.accept_before, accept_nmi_candidate=cand_accept,
         accept_nmi_after=ev.accept_nmi, applied=transform_to_dict(ev.transform, cfg.transform),
-        candidate=None if candidate is None else transform_to_dict(candidate, cfg.transform),
-        motion={} if candidate is None else in_plane_motion(candidate, fr.centre, fr.sp),
+        **_candidate_report(fr, candidate, cfg),
         applied_motion=in_plane_motion(ev.transform, fr.centre, fr.sp),
-        max_displacement_vox=0.0 if candidate is None else max_displacement_vox(
-            candidate, fr.fixed.GetSize(), fr.sp, fr.fixed.GetOrigin()),
         seconds=seconds, optimiser=optimiser, source=source)
 
 
