@@ -1,25 +1,28 @@
-"""Fused CPU kernels (numba) of the two costliest metrics: VIF (the same pixel-domain multiscale VIF as
-:mod:`pipelines.metrics.vif`) and SSIM (as :mod:`pipelines.metrics.ssim`), one image at a time.  Both share
-the moment maps' separable filtering, streamed through a ring of row-filtered rows
-(:func:`moment_ring`, :func:`next_moments`), so the column pass reads rows still in cache.
+"""Fused CPU kernels (numba) of the four costliest metrics, one image at a time, each equal to its torch path:
 
-Why a second implementation: on one CPU core the torch path spends most of its time moving eight filtered
-float64 maps per scale through memory (about 30 eager operations per scale, each a full pass).  This kernel
-makes one pass per filter direction and folds the moment maps, the reference's fix-ups and the logarithms
-into the vertical pass, so each filtered value is used while it is in cache: VIF goes from about 7.7 to about
-3 ms per 256x256 pair (benchmarks/metrics.py).  It is used for float64 batches on the CPU whose every scale
-fits its window; the torch path stays for GPUs (batched) and for images smaller than a window (scipy's
-swapped-input quirk).  ``tests/metrics/test_vif_kernels.py`` keeps the two equal to 1e-9 relative, and both
-meet tests/data/fusion_metrics/expected.csv.
+* VIF (:mod:`pipelines.metrics.vif`) and SSIM (:mod:`pipelines.metrics.ssim`) share the moment maps'
+  separable filtering, streamed through a ring of row-filtered rows (:func:`moment_ring`,
+  :func:`next_moments`), so the column pass reads rows still in cache; VIF folds the reference's fix-ups and
+  the logarithms into it, SSIM its formula;
+* MI (:mod:`pipelines.metrics.information`): both joint histograms by direct counting, visiting only the
+  non-empty bins;
+* Qabf (:mod:`pipelines.metrics.gradient`): Sobel, edge strength, gain and the weighted sums fused around
+  numpy's float32 arctan and exp.
 
-Formulas and constants: exactly those of :mod:`pipelines.metrics.vif` (Sheikh & Bovik 2006 ``vifp_mscale``,
-sigma_n^2 = 2, eps = 1e-10, windows N = 17, 9, 5, 3 with sigma = N/5, 'valid' filtering, [::2, ::2]
-subsampling for s > 1, the reference's fix-ups).  Filtering is separable (rows, then columns), as in the torch
-path; logarithms are taken of products of up to 16 factors (the products are flushed earlier if they grow
-past 1e150, so inputs far outside 0-255 cannot overflow them).
+Why a second implementation: on one CPU core the torch paths spend most of their time moving full maps
+through memory (about 30 eager operations per VIF scale, as many for Qabf).  Fused, the full 12-metric set
+went from 16.1 to 7.0 ms per 256x256 pair (benchmarks/metrics.py; figures in docs/evaluation.md).  The
+metrics use these kernels for CPU batches (VIF when every scale fits its window; Qabf for integer images);
+GPUs keep the batched torch paths.  ``tests/metrics/test_kernels.py`` keeps each kernel equal to its torch
+path and to tests/data/fusion_metrics/expected.csv.
+
+VIF formulas and constants: exactly those of :mod:`pipelines.metrics.vif` (Sheikh & Bovik 2006
+``vifp_mscale``, sigma_n^2 = 2, eps = 1e-10, windows N = 17, 9, 5, 3 with sigma = N/5, 'valid' filtering,
+[::2, ::2] subsampling for s > 1, the reference's fix-ups); logarithms are taken of products of up to 16
+factors, flushed earlier if they grow past 1e150, so inputs far outside 0-255 cannot overflow them.
 
 Compilation: ``cache=True`` keeps the machine code next to this file (or in numba's user cache when the
-package directory is read-only): about 6 s the very first time, under 1 s to load afterwards.
+package directory is read-only): 16 s the very first time on the development machine, 0.3 s afterwards.
 """
 from __future__ import annotations
 

@@ -31,8 +31,8 @@ from pipelines.metrics.batch import Triplet
 from pipelines.metrics.filters import BlockedSeparable, gaussian_1d
 from pipelines.metrics.registry import metric
 
-SIGMA_NSQ = 2.0
-EPS = 1e-10
+# sigma_n^2, eps and the log group size are shared with the CPU kernel (defined there: numba freezes them)
+SIGMA_NSQ, EPS = kernels.SIGMA_NSQ, kernels.EPS
 SCALES = 4
 
 
@@ -41,7 +41,7 @@ def _window(scale: int):
     return gaussian_1d(n, n / 5.0)
 
 
-LOG_GROUP = 16            # factors multiplied before one logarithm (see sum_log)
+LOG_GROUP = kernels.LOG_GROUP   # factors multiplied before one logarithm (see sum_log)
 MAX_GROUP_FACTOR = 2.0 ** 60
 
 
