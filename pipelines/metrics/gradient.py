@@ -51,7 +51,7 @@ def _atan_f32(x: torch.Tensor) -> torch.Tensor:
 @metric("Qabf", reference="Xydeas & Petrovic 2000, CDDFuse Evaluator.Qabf (incl. the g_A == g_F quirk)")
 def qabf(batch: Triplet):
     if kernels.applies(batch.device) and batch.integral:      # fused CPU kernel (pipelines.metrics.kernels)
-        return {"Qabf": torch.from_numpy(kernels.qabf(batch.work))}
+        return {"Qabf": torch.from_numpy(kernels.qabf(batch.work.numpy()))}
     sx, sy = sobel(batch.work, "constant")                             # (N, 3, H, W): A, B, F
     g = torch.sqrt(torch.addcmul(sx * sx, sy, sy))
     alpha = torch.where(sx == 0, HALF_PI, _atan_f32(sy / sx))

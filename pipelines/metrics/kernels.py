@@ -411,10 +411,10 @@ def _qabf_sum(g, e):
     return num / den
 
 
-def qabf(work) -> np.ndarray:
-    """(N,) float64 Qabf of float32 (N, 3, H, W) [A, B, F] torch tensors holding 0..255 integers: the edge
-    and gain arithmetic here, arctan and exp by numpy (see the comment above :func:`_qabf_edges`)."""
-    x = np.ascontiguousarray(work.numpy(), dtype=np.float32)
+def qabf(work: np.ndarray) -> np.ndarray:
+    """(N,) float64 Qabf of a float32 (N, 3, H, W) [A, B, F] array holding 0..255 integers: the edge and gain
+    arithmetic here, arctan and exp by numpy (see the comment above :func:`_qabf_edges`)."""
+    x = np.ascontiguousarray(work, dtype=np.float32)
     N, C, H, W = x.shape
     out = np.empty(N)
     g = np.empty((C, H, W), dtype=np.float32)

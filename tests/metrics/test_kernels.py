@@ -139,7 +139,7 @@ def test_qabf_kernel_equals_torch_path_and_reference(expected_rows, monkeypatch)
     F, A, B = (np.stack(x) for x in zip(*[(f, a, b) for _, f, a, b in expected_rows]))
     t = Triplet(F, A, B)
     kernel = qabf(t)["Qabf"].numpy()
-    np.testing.assert_array_equal(kernel, kernels.qabf(t.work))               # integer images: the kernel
+    np.testing.assert_array_equal(kernel, kernels.qabf(t.work.numpy()))               # integer images: the kernel
     monkeypatch.setattr(kernels, "ENABLED", False)
     np.testing.assert_allclose(kernel, qabf(Triplet(F, A, B))["Qabf"].numpy(), rtol=1e-7)
     for (row, f, a, b), k in zip(expected_rows, kernel):
@@ -153,7 +153,7 @@ def test_qabf_kernel_on_edge_cases_and_non_integer_images_use_torch(monkeypatch)
     F, A, B = random_triplet(rng, (33, 47))
     flat = np.full_like(F, 9.0)
     t = Triplet(np.stack([F, flat, F]), np.stack([A, flat, flat]), np.stack([B, flat, F]))
-    kernel = kernels.qabf(t.work)
+    kernel = kernels.qabf(t.work.numpy())
     monkeypatch.setattr(kernels, "ENABLED", False)
     torch_path = qabf(t)["Qabf"].numpy()
     np.testing.assert_allclose(kernel, torch_path, rtol=1e-7, equal_nan=True)   # flat: 0/0, as the reference
