@@ -40,6 +40,8 @@ class RegisterParams:
     # pass each slice may take the case's median transform instead of its own when their accept NMI do not
     # differ by more than min_nmi_gain (noise moves single noisy SPECT slices; consensus.py, docs/data_pipeline.md)
     case_consensus: bool = True
+    # processes aligning units in parallel (each with `threads` ITK threads); results do not depend on it
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if len(self.shrink_factors) == 0 or len(self.shrink_factors) != len(self.smoothing_sigmas):
@@ -53,6 +55,8 @@ class RegisterParams:
                 or self.min_samples_per_level < 1):
             raise ParamsError("register.iterations, histogram_bins (>= 4), nmi_bins (>= 2), threads and "
                              "min_samples_per_level must be positive")
+        if self.workers < 1:
+            raise ParamsError(f"register.workers must be >= 1, got {self.workers}")
         if self.accept_sigma_vox < 0:
             raise ParamsError(f"register.accept_sigma_vox must be >= 0, got {self.accept_sigma_vox}")
         if self.learning_rate <= 0 or self.min_step <= 0 or not 0 < self.relaxation < 1:

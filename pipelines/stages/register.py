@@ -236,6 +236,41 @@ def _record(t: _Table, unit: Unit, images: UnitImages, info: dict, out: UnitOutc
     }
 
 
+#: what a worker process aligns from (set before the pool forks, so the table is shared, not pickled)
+_WORK: dict = {}
+
+
+def _align_batch(batch: tuple[str | None, list[int]]) -> tuple[list[int], list, list[UnitOutcome]]:
+    """Align one batch (a volume, a slice, or a (task, case) group refined by case consensus)."""
+    group, members = batch
+    t, units, cfg = _WORK["table"], _WORK["units"], _WORK["cfg"]
+    loaded = [_unit_images(t, units[j], cfg) for j in members]
+    outs = [align_unit(images, cfg) for images, _ in loaded]
+    if group is not None:
+        outs = refine_group(group, [im for im, _ in loaded], outs, cfg)
+    return members, loaded, outs
+
+
+def _aligned_batches(t: _Table, units: list[Unit], batches: list[tuple[str | None, list[int]]],
+                     cfg: RegisterParams):
+    """Yield ``(members, loaded, outcomes)`` per batch, in order, from ``cfg.workers`` processes.  Every unit
+    is deterministic (fixed metric seed, one ITK thread), so the output does not depend on the worker count."""
+    _WORK.update(table=t, units=units, cfg=cfg)
+    try:
+        workers = min(cfg.workers, len(batches))
+        if workers <= 1:
+            yield from map(_align_batch, batches)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        # largest batches first would balance better, but order keeps the progress bar and memory simple;
+        # groups are at most one case (tens of slices), so the tail is short
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            yield from pool.map(_align_batch, batches, chunksize=1)
+    finally:
+        _WORK.clear()
+
+
 def run(cfg: RegisterParams, pairs_in: str | Path = PAIRS_IN, pairs_out: str | Path = PAIRS_OUT,
         report: str | Path = REPORT, progress: bool = True) -> RegisterResult:
     t_start = time.perf_counter()
@@ -249,15 +284,10 @@ def run(cfg: RegisterParams, pairs_in: str | Path = PAIRS_IN, pairs_out: str | P
     row_out: list[dict | None] = [None] * n
     unit_reports: list[dict | None] = [None] * len(units)
     bar = tqdm(total=len(units), desc="register", unit="unit", disable=not progress, mininterval=2.0)
-    for group, members in _batches(units, t.col["task"], t.col["case_id"], cfg.case_consensus):
-        loaded = [_unit_images(t, units[j], cfg) for j in members]
-        outs = []
-        for images, _ in loaded:
-            outs.append(align_unit(images, cfg))
-            bar.update(1)
-            bar.set_postfix(status=outs[-1].status[:4], nmi=f"{outs[-1].nmi_after:.3f}")
-        if group is not None:
-            outs = refine_group(group, [im for im, _ in loaded], outs, cfg)
+    batches = _batches(units, t.col["task"], t.col["case_id"], cfg.case_consensus)
+    for members, loaded, outs in _aligned_batches(t, units, batches, cfg):
+        bar.update(len(members))
+        bar.set_postfix(status=outs[-1].status[:4], nmi=f"{outs[-1].nmi_after:.3f}")
         for j, (images, info), out in zip(members, loaded, outs):
             unit_reports[j] = _record(t, units[j], images, info, out, cfg, (new_b, new_cb, new_cr), row_out)
     bar.close()

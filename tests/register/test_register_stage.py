@@ -152,13 +152,23 @@ def test_chroma_of_pseudo_colour_b_is_resampled_with_b(table_path, result):
     assert agree > 0.97
 
 
-def test_stage_is_deterministic(table_path, result, tmp_path):
+def test_stage_is_deterministic_and_independent_of_the_worker_count(table_path, result, tmp_path):
+    """The fixture ran with one process; two worker processes must give the same bytes, in the same order."""
     path, truth, centre = table_path
     res, out = result
-    again = stage.run(RegisterParams(), path, tmp_path / "p.parquet", tmp_path / "r.json", progress=False)
+    again = stage.run(RegisterParams(workers=2), path, tmp_path / "p.parquet", tmp_path / "r.json",
+                      progress=False)
     t1, t2 = read_pairs(out / "pairs.parquet"), read_pairs(again.pairs_out)
+    assert t1.column("pair_id").to_pylist() == t2.column("pair_id").to_pylist()
     assert t1.column("b").to_pylist() == t2.column("b").to_pylist()
     assert t1.column("reg_transform").to_pylist() == t2.column("reg_transform").to_pylist()
+    assert again.summary["status"] == res.summary["status"]
+
+
+def test_workers_must_be_positive():
+    from pipelines.params import ParamsError
+    with pytest.raises(ParamsError, match="register.workers"):
+        RegisterParams(workers=0)
 
 
 def test_missing_input_names_the_file(tmp_path):
