@@ -1,6 +1,6 @@
 """Colour handling of a pseudo-colour B (PET/SPECT): fuse its BT.601 luma, put its Cb/Cr back.
 
-The conversions are :func:`pipelines.imaging.color.rgb_to_ycbcr` / :func:`~pipelines.imaging.color.ycbcr_to_rgb`
+The conversions are :func:`gan_models.ycbcr.rgb_to_ycbcr` / :func:`~gan_models.ycbcr.ycbcr_to_rgb`
 (the same BT.601 constants as the pair table and the metric reader; they accept torch tensors with the channel
 axis last).  Here they are used channel-first on ``(N, 3, H, W)`` batches:
 
@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from pipelines.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+from gan_models.ycbcr import rgb_to_ycbcr, ycbcr_to_rgb
 
 FuseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -1,4 +1,7 @@
-"""BT.601 (full-range, JPEG) luma/chroma conversions.
+"""BT.601 (full-range, JPEG) luma/chroma conversions (numpy only; torch tensors are handled without importing torch).
+
+Shared by the zoo (``gan_models.fusion_colour``) and the pipeline (readers, baselines, inference): the pipeline
+imports them from here through ``pipelines.imaging.color``.
 
 Pseudo-colour PET/SPECT are fused on their luma Y and get their Cb/Cr back afterwards.  Y is exactly the
 grey value the field's reference evaluator computes (``cv2.cvtColor(BGR2GRAY)`` on float: 0.299 R + 0.587 G +

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
-import types
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from gan_models.config import ConfigError, from_dict, to_dict
+
 T = TypeVar("T")
 
 
-class ParamsError(ValueError):
-    """A problem in params.yaml or in a --set override; the message names the key."""
+# One implementation of the strict dataclass parsing for the zoo and the pipeline: ``gan_models.config``
+# (the zoo stands alone, so it owns it); ParamsError is the same class, so ``except ParamsError`` also catches
+# a bad key inside a model config.
+ParamsError = ConfigError
+__all__ = ["ParamsError", "from_dict", "to_dict", "parse_override", "apply_overrides", "load_params", "section",
+           "stage_argparser", "stage_main_args"]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -67,94 +70,6 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: the top level must be a mapping")
     return apply_overrides(data, overrides)
-
-
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, where)
-            except ParamsError as exc:
-                errors.append(str(exc))
-        raise ParamsError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if origin is typing.Literal:
-        if value not in args:
-            raise ParamsError(f"{where}: {value!r} is not one of {list(args)}")
-        return value
-    if _is_dataclass_type(tp):
-        if not isinstance(value, dict):
-            raise ParamsError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, where)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ParamsError(f"{where}: expected a list, got {value!r}")
-        inner = args[0] if args else Any
-        items = [_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-        return items if origin is list else tuple(items)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ParamsError(f"{where}: expected a mapping, got {value!r}")
-        vt = args[1] if len(args) == 2 else Any
-        return {k: _convert(v, vt, f"{where}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ParamsError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamsError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamsError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ParamsError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrongly typed values raise :class:`ParamsError`."""
-    data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ParamsError(
-            f"{where or cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"{where}.{name}" if where else name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ParamsError(f"{where or cls.__name__}: missing required key {name!r}")
-    return cls(**kwargs)
-
-
-def to_dict(obj: Any) -> Any:
-    """Dataclass (nested) -> plain dict, for logging and JSON."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
 
 
 def section(params: dict, cls: type[T], *keys: str) -> T:

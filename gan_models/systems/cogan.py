@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import torch
 
+from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.networks.shared import TiedEnsemble, execution_units, first_layers, last_layers
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
@@ -54,7 +55,6 @@ class CoGAN(GANSystem):
 
     def __init__(self, **params: Any):
         super().__init__()
-        from pipelines.params import from_dict
         self.cfg = cfg = from_dict(CoGANConfig, params, where=self.name)
         self.check_loss(cfg.loss)
         self.losses = {d: build_loss(cfg.loss) for d in DOMAINS}

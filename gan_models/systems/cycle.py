@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import torch
 
+from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.registry import DISCRIMINATORS, GENERATORS
 from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, critic_terms, generator_terms,
@@ -58,7 +59,6 @@ class CycleSystem(GANSystem):
 
     def __init__(self, **params: Any):
         super().__init__()
-        from pipelines.params import from_dict
         self.cfg = cfg = from_dict(self.config_cls, params, where=self.name)
         self.check_loss(cfg.loss)
         self.validate()

@@ -51,7 +51,7 @@ from gan_models.systems.adversarial import (LossSpec, build_loss, build_net, com
 from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
 from gan_models.systems.fusion_balance import build_balance
 from gan_models.tissue_labels import dense_structure_mask, one_hot_labels, tissue_labels
-from pipelines.params import from_dict
+from gan_models.config import from_dict
 
 FUSION_VIEWS: Registry = Registry("fusion view")
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
 from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, critic_terms, generator_terms,
@@ -96,7 +97,6 @@ class LAPGAN(GANSystem):
 
     def __init__(self, **params: Any):
         super().__init__()
-        from pipelines.params import from_dict
         self.cfg = cfg = from_dict(LAPGANConfig, params, where=self.name)
         self.check_loss(cfg.loss)
         if len(cfg.data_shape) != 3:

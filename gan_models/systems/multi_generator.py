@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.networks.base import Critic
 from gan_models.networks.heads import ClassHead
@@ -70,7 +71,6 @@ class MultiGeneratorSystem(GANSystem):
 
     def __init__(self, **params: Any):
         super().__init__()
-        from pipelines.params import from_dict
         self.cfg = cfg = from_dict(self.config_cls, params, where=self.name)
         if cfg.n_generators < 2:
             raise ValueError(f"{self.name}: n_generators must be >= 2, got {cfg.n_generators}")

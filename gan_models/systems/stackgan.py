@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.regularizers.apply import apply_regularizers
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
@@ -87,7 +88,6 @@ class StackGAN(GANSystem):
 
     def __init__(self, **params: Any):
         super().__init__()
-        from pipelines.params import from_dict
         self.cfg = cfg = from_dict(StackGANConfig, params, where=self.name)
         self.check_loss(cfg.loss)
         if len(cfg.data_shape) != 3:
