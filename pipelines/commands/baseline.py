@@ -22,6 +22,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from pipelines.baselines import BASELINES, fuse_colour
+    from pipelines.imaging.color import grey_a
     from pipelines.imaging.io import list_images, read_image_01, write_png
     try:
         fuser = BASELINES.get(args.method)
@@ -40,10 +41,7 @@ def run(args) -> int:
     written = 0
     for stem, ap in tqdm(a_files.items(), desc=args.method, unit="pair", disable=len(a_files) < 20):
         bp = b_files[stem]
-        a, b = read_image_01(ap), read_image_01(bp)
-        if a.ndim == 3:                                   # colour A: the metrics use its luma, so do we
-            from pipelines.imaging.color import rgb_to_ycbcr
-            a = rgb_to_ycbcr(a)[0]
+        a, b = grey_a(read_image_01(ap), str(ap)), read_image_01(bp)
         if a.shape[:2] != b.shape[:2]:
             raise CliError(f"{bp}: size {b.shape[1]}x{b.shape[0]} differs from {ap} ({a.shape[1]}x{a.shape[0]})")
         if b.ndim == 3:

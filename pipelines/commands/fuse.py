@@ -52,10 +52,9 @@ def stem(path: Path) -> str:
 
 def fuse_image_files(model, a_path: Path, b_path: Path, out: Path) -> Path:
     from pipelines.imaging.io import read_image_01, write_png
-    a = read_image_01(a_path)
+    from pipelines.imaging.color import grey_a
+    a = grey_a(read_image_01(a_path), str(a_path))
     b = read_image_01(b_path)
-    if a.ndim == 3:
-        raise ValueError(f"{a_path}: the MRI must be a grey image (got a colour image)")
     if a.shape[:2] != b.shape[:2]:
         raise ValueError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from {a_path} "
                          f"({a.shape[1]}x{a.shape[0]}); register the pair first")

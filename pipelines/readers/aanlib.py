@@ -19,8 +19,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipelines.readers import READERS, ReaderOptions
-from pipelines.readers.common import (ReadResult, build_row, image_problem, parse_case_slice, quarantine_row,
-                                      sha256_file)
+from pipelines.imaging.color import COLOUR_A
+from pipelines.readers.common import (ReadResult, broken_link, build_row, image_problem, listed_files,
+                                      parse_case_slice, quarantine_row, sha256_file)
 from pipelines.readers.images2d import SUPPORTED_EXTENSIONS, ImageDecodeError, load_image
 from pipelines.readers.tasks import A_FOLDER, MR_CONTRASTS
 from pipelines.readers.truth import load_truth
@@ -54,8 +55,8 @@ def _assign_folders(task: str, folders: dict[str, Path]) -> tuple[Path | None, P
 def _read_task(root: Path, task_dir: Path, options: ReaderOptions, result: ReadResult, truth) -> None:
     task = task_dir.name
     folders = {p.name.upper(): p for p in sorted(task_dir.iterdir()) if p.is_dir() and not p.name.startswith(".")}
-    for f in sorted(task_dir.iterdir()):
-        if f.is_file() and not f.name.startswith("."):
+    for f in listed_files(task_dir, recursive=False):
+        if not f.name.startswith("."):
             result.inputs += 1
             result.quarantine.append(quarantine_row(
                 f"{f} lies directly in task folder {task}; put it in one of its modality folders "
@@ -65,7 +66,7 @@ def _read_task(root: Path, task_dir: Path, options: ReaderOptions, result: ReadR
     for name, d in folders.items():
         if d in used:
             continue
-        for f in sorted(p for p in d.rglob("*") if p.is_file() and not _hidden(p, root)):
+        for f in (p for p in listed_files(d) if not _hidden(p, root)):
             result.inputs += 1
             reason = problem if problem else (f"{f} is in folder {d.name}, which is not one of task {task}'s modality "
                                               f"folders ({', '.join(x.name for x in sorted(used))})")
@@ -77,7 +78,7 @@ def _read_task(root: Path, task_dir: Path, options: ReaderOptions, result: ReadR
         stems: dict[str, Path] = {}
         if d is None:
             return stems
-        for f in sorted(p for p in d.rglob("*") if p.is_file()):
+        for f in listed_files(d):
             if _hidden(f, root):
                 result.notes.append(f"skipped hidden file {f}")
                 continue
@@ -119,11 +120,18 @@ def _read_task(root: Path, task_dir: Path, options: ReaderOptions, result: ReadR
             result.quarantine.append(quarantine_row(f"{have} has no partner: {where}",
                                                     source_a=fa, source_b=fb, task=task, case_id=case_id))
             continue
+        link = broken_link(fa) or broken_link(fb)
+        if link:
+            result.quarantine.append(quarantine_row(link, fa, fb, task, case_id))
+            continue
         try:
             a, info_a = load_image(fa)
             b, info_b = load_image(fb)
         except ImageDecodeError as exc:
             result.quarantine.append(quarantine_row(str(exc), fa, fb, task, case_id))
+            continue
+        if a.cb is not None:
+            result.quarantine.append(quarantine_row(f"{fa} {COLOUR_A}", fa, fb, task, case_id))
             continue
         if a.shape != b.shape:
             result.quarantine.append(quarantine_row(
@@ -155,10 +163,8 @@ def read_aanlib(root: Path, options: ReaderOptions) -> ReadResult:
         raise FileNotFoundError(f"{root}: AANLIB folder not found (data.source.path)")
     truth = load_truth(root)
     result = ReadResult()
-    for f in sorted(root.iterdir()):
-        if f.name.startswith("."):
-            continue
-        if f.is_file():
+    for f in listed_files(root, recursive=False):
+        if not f.name.startswith("."):
             if _ext(f) in SUPPORTED_EXTENSIONS:
                 result.inputs += 1
                 result.quarantine.append(quarantine_row(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,19 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def broken_link(path: Path) -> str | None:
+    """A sentence when ``path`` is a symbolic link whose target does not exist, else None."""
+    if path.is_symlink() and not path.exists():
+        return f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; fix or remove the link"
+    return None
+
+
+def listed_files(folder: Path, recursive: bool = True) -> list[Path]:
+    """Files under ``folder`` (sorted), broken symbolic links included so that they can be reported."""
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in entries if p.is_file() or broken_link(p))
 
 
 def quarantine_row(reason: str, source_a: Any = None, source_b: Any = None, task: str | None = None,

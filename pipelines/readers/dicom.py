@@ -12,7 +12,10 @@ orientation, size or pixel spacing disagree with the series, and duplicate posit
 series becomes a volume (LPS -> RAS affine) handled like a NIfTI volume (:mod:`pipelines.readers.volumes`).
 
 A slice's source is its file (``<file>#frame<i>`` for a frame of a multi-frame file) and its sha256 the
-file's.  When the axial slices are a reformat (a sagittal or coronal acquisition), the source is
+file's.  Slices sit at their own positions: the slice step is the distance per InstanceNumber (else the
+smallest gap between neighbours), every gap must be a whole number of steps (within 5 %), and a position no file fills (a dropped, unreadable or
+quarantined slice) is left empty, so the pairs that would need it are quarantined with that reason; positions
+that are no such grid make the series unusable (one quarantine sentence).  When the axial slices are a reformat (a sagittal or coronal acquisition), the source is
 ``<folder>#<k>`` and the sha256 is the series digest: sha256 of the sorted files' sha256 values.
 """
 from __future__ import annotations
@@ -29,10 +32,12 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut
 
 from pipelines.readers import READERS, ReaderOptions
-from pipelines.readers.common import ReadResult, quarantine_row, sha256_file
+from pipelines.readers.common import ReadResult, broken_link, listed_files, quarantine_row, sha256_file
 from pipelines.readers.volumes import Volume, VolumeError, canonical_3d, read_case_folders
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+#: how far (fraction of the slice step) a slice may sit from its grid position
+GRID_TOLERANCE = 0.05
 
 
 @dataclass
@@ -45,6 +50,7 @@ class DicomSlice:
     source: str
     sha: str
     file: Path
+    number: int | None = None     # InstanceNumber of a single-frame file (a skipped number reveals a lost slice)
 
 
 class SliceError(ValueError):
@@ -140,7 +146,10 @@ def _slices_of(path: Path, ds, sha: str) -> list[DicomSlice]:
         else:
             values = apply_modality_lut(arr[i], ds).astype(np.float64)
         src = f"{path}#frame{i}" if frames > 1 else str(path)
-        out.append(DicomSlice(pos, rc, cc, sp, values.astype(np.float32), src, sha, path))
+        number = ds.get("InstanceNumber") if frames == 1 else None
+        out.append(DicomSlice(pos, rc, cc, sp, values.astype(np.float32), src, sha, path,
+                              int(number) if isinstance(number, (int, float)) or str(number or "").isdigit()
+                              else None))
     return out
 
 
@@ -173,37 +182,98 @@ def _assemble(folder: Path, slices: list[DicomSlice], result: ReadResult, case_i
             unique.append(s)
     if not unique:
         return VolumeError(f"{folder} has no usable DICOM slices (see the quarantined files)")
-    n = len(unique)
+    z = np.array([float(s.position @ normal) for s in unique])
+    numbers = [s.number for s in unique]
+    placed = grid_slots(z, None if None in numbers else np.array(numbers, float))
+    if isinstance(placed, str):
+        return VolumeError(f"{folder}: {placed}; its slices cannot be placed on one grid (positions along the slice "
+                           f"normal {np.round(z, 3).tolist()} mm)")
+    slots, n_slots = placed, int(placed[-1]) + 1
     dy, dx = ref.spacing
-    step = ((unique[-1].position - unique[0].position) / (n - 1) if n > 1
-            else normal * 1.0)
+    step = ((unique[-1].position - unique[0].position) / slots[-1] if n_slots > 1 else normal * 1.0)
     lps = np.eye(4)
     lps[:3, 0] = ref.row_cos * dx
     lps[:3, 1] = ref.col_cos * dy
     lps[:3, 2] = step
     lps[:3, 3] = unique[0].position
-    data = np.stack([s.pixels.T for s in unique], axis=-1)
+    # each slice at its own position; a slot no file fills (a dropped, unreadable or quarantined slice) stays NaN,
+    # so the pairs that would use it are quarantined with that reason instead of being stacked at the wrong place
+    data = np.full(ref.pixels.T.shape + (n_slots,), np.nan, np.float32)
+    for s, slot in zip(unique, slots):
+        data[:, :, slot] = s.pixels.T
     img = canonical_3d(nib.Nifti1Image(data, LPS_TO_RAS @ lps), folder)
-    # which original slice is canonical slice k?
     ornt = nib.orientations.io_orientation(LPS_TO_RAS @ lps)
     digest = hashlib.sha256("".join(sorted({s.sha for s in unique})).encode()).hexdigest()
-    info = {"slices": n}
-    if n > 2:
-        gaps = np.diff([float(s.position @ normal) for s in unique])
-        if np.ptp(gaps) > 0.01 * max(abs(gaps.mean()), 1e-6):
-            info["irregular_spacing_mm"] = [round(float(g), 3) for g in gaps]
+    by_slot: dict[int, DicomSlice] = dict(zip(slots.tolist(), unique))
+    info: dict = {"slices": len(unique)}
+    gaps = ""
+    missing = [k for k in range(n_slots) if k not in by_slot]
+    if missing:
+        dz = (z[-1] - z[0]) / slots[-1]
+        where = []
+        for k in missing:
+            before = max(j for j in by_slot if j < k)
+            after = min(j for j in by_slot if j > k)
+            where.append(f"{z[0] + k * dz:.2f} mm (between {by_slot[before].file.name} and "
+                         f"{by_slot[after].file.name})")
+        info["missing_slices_mm"] = [round(float(z[0] + k * dz), 3) for k in missing]
+        gaps = (f"series {folder} has no slice at {'; '.join(where)}: the file is missing or was quarantined "
+                "(see the other quarantine rows); add it back to use these pairs")
     if int(ornt[2, 0]) == 2:
         flip = ornt[2, 1] < 0
-        order = [n - 1 - k for k in range(n)] if flip else list(range(n))
-        return Volume(img, folder, lambda k: unique[order[k]].source, lambda k: unique[order[k]].sha, digest, info)
-    return Volume(img, folder, lambda k: f"{folder}#{k}", lambda k: digest, digest, {**info, "reformatted": True})
+        order = [n_slots - 1 - k for k in range(n_slots)] if flip else list(range(n_slots))
+
+        def source(k: int) -> str:
+            s = by_slot.get(order[k])
+            return s.source if s is not None else f"{folder}#missing:{k}"
+
+        def sha(k: int) -> str:
+            s = by_slot.get(order[k])
+            return s.sha if s is not None else digest
+        return Volume(img, folder, source, sha, digest, info, gaps)
+    return Volume(img, folder, lambda k: f"{folder}#{k}", lambda k: digest, digest, {**info, "reformatted": True},
+                  gaps)
+
+
+def grid_slots(z: np.ndarray, numbers: np.ndarray | None = None,
+               tolerance: float = GRID_TOLERANCE) -> np.ndarray | str:
+    """Slot of each sorted slice position ``z`` (mm along the normal) on a regular grid: every gap must be a whole
+    number of steps within ``tolerance`` x step, and a lost slice leaves an empty slot.  The step is the distance
+    per InstanceNumber when ``numbers`` (one per slice) rise or fall steadily with position, so that even a series
+    left with two slices shows the one lost between them; otherwise the smallest gap.  Returns the slots, or a
+    sentence saying why the positions are no such grid."""
+    if len(z) < 2:
+        return np.zeros(len(z), int)
+    gaps = np.diff(z)
+    step = float(gaps.min())
+    if numbers is not None:
+        dn = np.diff(numbers)
+        if (dn > 0).all() or (dn < 0).all():
+            per = gaps / np.abs(dn)
+            if (np.abs(per - np.median(per)) <= tolerance * np.median(per)).all():
+                step = float(np.median(per))
+    steps = np.rint(gaps / step)
+    off = np.abs(gaps - steps * step)
+    if (off > tolerance * step).any():
+        i = int(off.argmax())
+        return (f"slice gaps {np.round(gaps, 3).tolist()} mm are not whole multiples of the smallest gap "
+                f"{step:.3f} mm (gap {i + 1} is {gaps[i]:.3f} mm)")
+    slots = np.concatenate([[0], np.cumsum(steps)]).astype(int)
+    if slots[-1] + 1 > 2 * len(z):
+        return (f"only {len(z)} slices cover {slots[-1] + 1} positions of the {step:.3f} mm grid (more than half "
+                "are missing)")
+    return slots
 
 
 def _scan_series_folder(folder: Path, case_id: str, result: ReadResult) -> Volume | VolumeError:
     by_series: dict[str, list[tuple[Path, object, str]]] = defaultdict(list)
-    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for f in listed_files(folder):
         if any(part.startswith(".") for part in f.relative_to(folder).parts):
             result.notes.append(f"skipped hidden file {f}")
+            continue
+        if broken_link(f):
+            result.inputs += 1
+            result.quarantine.append(quarantine_row(broken_link(f), source_a=f, case_id=case_id))
             continue
         try:
             ds = pydicom.dcmread(f)
@@ -219,7 +289,16 @@ def _scan_series_folder(folder: Path, case_id: str, result: ReadResult) -> Volum
                 f"{f} cannot be read as DICOM ({type(exc).__name__}: {exc}); re-export it or remove it",
                 source_a=f, case_id=case_id))
             continue
-        by_series[str(ds.get("SeriesInstanceUID", "(no SeriesInstanceUID)"))].append((f, ds, sha256_file(f)))
+        if not ds.get("SeriesInstanceUID"):
+            result.inputs += 1
+            pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+            result.quarantine.append(quarantine_row(
+                f"{f} ({f.stat().st_size} bytes) is a DICOM file without SeriesInstanceUID"
+                + ("" if pixels else " and without pixel data: it is truncated or not an image")
+                + "; a slice cannot be assigned to a series without it: re-export it or remove it",
+                source_a=f, case_id=case_id))
+            continue
+        by_series[str(ds.SeriesInstanceUID)].append((f, ds, sha256_file(f)))
     if not by_series:
         return VolumeError(f"{folder} holds no readable DICOM files")
     main = max(by_series, key=lambda uid: (len(by_series[uid]), uid))
@@ -252,7 +331,7 @@ def _dicom_root_file(entry: Path, result: ReadResult) -> None:
 
 def _scan_dicom_case(entry: Path, result: ReadResult) -> tuple[dict, dict]:
     loaders, names = {}, {}
-    for f in sorted(p for p in entry.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for f in (p for p in listed_files(entry, recursive=False) if not p.name.startswith(".")):
         result.inputs += 1
         result.quarantine.append(quarantine_row(
             f"{f} lies directly in case folder {entry.name}; put each series in <case>/<MODALITY>/",

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 
 from pipelines.readers import READERS, ReaderOptions
-from pipelines.readers.common import ReadResult, quarantine_row, sha256_file
-from pipelines.readers.volumes import Volume, canonical_3d, read_case_folders
+from pipelines.readers.common import ReadResult, broken_link, listed_files, quarantine_row, sha256_file
+from pipelines.readers.volumes import Volume, VolumeError, canonical_3d, read_case_folders
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -25,9 +26,29 @@ def nifti_modality(path: Path) -> str | None:
     return None
 
 
+def _voxel_size_problem(img, path: Path) -> str | None:
+    """nibabel replaces a zero or negative voxel size (pixdim) by 1 mm with only a log message; when the affine
+    then comes from pixdim (no sform), the volume's geometry is made up: say so instead."""
+    from nibabel.openers import ImageOpener
+    with ImageOpener(path) as fobj:
+        raw = type(img.header).from_fileobj(fobj, check=False)
+    ndim = int(raw["dim"][0])
+    pixdim = [float(v) for v in raw["pixdim"][1:1 + min(ndim, 3)]]
+    if all(np.isfinite(v) and v > 0 for v in pixdim) or int(raw["sform_code"]) > 0:
+        return None
+    return (f"{path} has voxel size (pixdim) {pixdim} mm and no sform: its geometry is unknown (nibabel would "
+            "assume 1 mm); fix the header's pixdim or sform")
+
+
 def _loader(path: Path):
     def load() -> Volume:
-        img = canonical_3d(nib.load(path), path)
+        if broken_link(path):
+            raise VolumeError(broken_link(path))
+        loaded = nib.load(path)
+        problem = _voxel_size_problem(loaded, path)
+        if problem:
+            raise VolumeError(problem)
+        img = canonical_3d(loaded, path)
         sha = sha256_file(path)
         return Volume(img, path, lambda k: f"{path}#{k}", lambda k: sha, sha, {})
     return load
@@ -45,8 +66,8 @@ def _nifti_root_file(entry: Path, result: ReadResult) -> None:
 
 def _scan_nifti_case(entry: Path, result: ReadResult) -> tuple[dict, dict]:
     loaders, names = {}, {}
-    for f in sorted(entry.rglob("*")):
-        if not f.is_file() or any(p.startswith(".") for p in f.relative_to(entry).parts):
+    for f in listed_files(entry):
+        if any(p.startswith(".") for p in f.relative_to(entry).parts):
             continue
         mod = nifti_modality(f)
         if mod is None or f.parent != entry:

@@ -45,6 +45,7 @@ class Volume:
     slice_sha: Callable[[int], str]
     sha: str                                     # the whole file (NIfTI) or series (DICOM, see reader)
     info: dict
+    gaps: str = ""                               # why some voxels hold no data (DICOM: missing slices), or ""
 
     @property
     def data(self) -> np.ndarray:
@@ -72,6 +73,14 @@ def canonical_3d(img: nib.spatialimages.SpatialImage, path: Path) -> nib.Nifti1I
     if not np.isfinite(img.affine).all() or abs(np.linalg.det(img.affine[:3, :3])) < 1e-9:
         raise VolumeError(f"{path} has a degenerate affine {img.affine.tolist()}; fix its header (qform/sform)")
     return nib.as_closest_canonical(nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine))
+
+
+def gap_problem(vol: Volume, plane: np.ndarray, what: str) -> str | None:
+    """A sentence when ``plane`` (a slice of ``vol``, or of ``vol`` resliced) touches a part of the volume that
+    no source slice fills (``vol.gaps``), else None."""
+    if not vol.gaps or np.isfinite(plane).all():
+        return None
+    return f"{what} needs a slice that is not there: {vol.gaps}"
 
 
 def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
@@ -195,9 +204,10 @@ def read_volume_pairs(root: Path, cases: list[CaseFolder], options: ReaderOption
             src_a = va.slice_source(k)
             src_b = f"{vb.path}#resliced:{k}" if resliced else vb.slice_source(k)
             sha_b = vb.sha if resliced else vb.slice_sha(k)
-            problem = (image_problem(a_raw[:, :, k], f"{src_a} (slice {k} of {a_mod})")
-                       or image_problem(b_raw[:, :, k], f"{src_b} (slice {k} of {b_mod}"
-                                        + (", resliced onto A's grid)" if resliced else ")")))
+            what_a = f"{src_a} (slice {k} of {a_mod})"
+            what_b = f"{src_b} (slice {k} of {b_mod}" + (", resliced onto A's grid)" if resliced else ")")
+            problem = (gap_problem(va, a_raw[:, :, k], what_a) or gap_problem(vb, b_raw[:, :, k], what_b)
+                       or image_problem(a_raw[:, :, k], what_a) or image_problem(b_raw[:, :, k], what_b))
             if problem:
                 result.quarantine.append(quarantine_row(problem, src_a, src_b, task, case.case_id))
                 continue

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from gan_models.systems.base import unwrap
 from gan_models.training.checkpoint import read_checkpoint
-from pipelines.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+from pipelines.imaging.color import grey_a, rgb_to_ycbcr, ycbcr_to_rgb
 
 #: spatial sizes are padded (edge-replicated) to a multiple of this before the generator and cropped after,
 #: so strided generators accept any H, W
@@ -147,12 +147,11 @@ def as_unit_float(img: np.ndarray, name: str) -> np.ndarray:
 
 
 def fuse_pair(system, a: np.ndarray, b: np.ndarray, **kw: Any) -> np.ndarray:
-    """One pair: ``a`` grey (H, W) (an RGB A is reduced to its luma), ``b`` grey (H, W) or pseudo-colour
+    """One pair: ``a`` grey (H, W) (grey RGB: its luma; colour: refused, see imaging.color), ``b`` grey (H, W) or pseudo-colour
     (H, W, 3).  Returns (H, W) for grey B, (H, W, 3) RGB for colour B; float32 in [0, 1]."""
     a = as_unit_float(a, "A")
     b = as_unit_float(b, "B")
-    if a.ndim == 3 and a.shape[-1] in (3, 4):
-        a = rgb_to_ycbcr(a[..., :3])[0].astype(np.float32)
+    a = grey_a(a, "A")                        # one rule for A everywhere (pipelines/imaging/color.py)
     if a.ndim != 2:
         raise ValueError(f"A: expected a 2-D grey image, got shape {a.shape}")
     if b.ndim == 3 and b.shape[-1] in (3, 4):
