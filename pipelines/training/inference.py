@@ -147,8 +147,9 @@ def as_unit_float(img: np.ndarray, name: str) -> np.ndarray:
 
 
 def fuse_pair(system, a: np.ndarray, b: np.ndarray, **kw: Any) -> np.ndarray:
-    """One pair: ``a`` grey (H, W) (grey RGB: its luma; colour: refused, see imaging.color), ``b`` grey (H, W) or pseudo-colour
-    (H, W, 3).  Returns (H, W) for grey B, (H, W, 3) RGB for colour B; float32 in [0, 1]."""
+    """One pair: ``a`` grey (H, W) (a grey RGB A becomes its luma, a colour A is refused: imaging.color), ``b``
+    grey (H, W) or pseudo-colour (H, W, 3).  Returns (H, W) for grey B, (H, W, 3) RGB for colour B; float32 in
+    [0, 1]."""
     a = as_unit_float(a, "A")
     b = as_unit_float(b, "B")
     a = grey_a(a, "A")                        # one rule for A everywhere (pipelines/imaging/color.py)
