@@ -13,9 +13,10 @@ series becomes a volume (LPS -> RAS affine) handled like a NIfTI volume (:mod:`p
 
 A slice's source is its file (``<file>#frame<i>`` for a frame of a multi-frame file) and its sha256 the
 file's.  Slices sit at their own positions: the slice step is the distance per InstanceNumber (else the
-smallest gap between neighbours), every gap must be a whole number of steps (within 5 %), and a position no file fills (a dropped, unreadable or
-quarantined slice) is left empty, so the pairs that would need it are quarantined with that reason; positions
-that are no such grid make the series unusable (one quarantine sentence).  When the axial slices are a reformat (a sagittal or coronal acquisition), the source is
+smallest gap between neighbours), every gap must be a whole number of steps (within 5 %), and a position no
+file fills (a dropped, unreadable or quarantined slice) is left empty, so the pairs that would need it are
+quarantined with that reason; positions that are no such grid make the series unusable (one quarantine
+sentence).  When the axial slices are a reformat (a sagittal or coronal acquisition), the source is
 ``<folder>#<k>`` and the sha256 is the series digest: sha256 of the sorted files' sha256 values.
 """
 from __future__ import annotations
