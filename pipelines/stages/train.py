@@ -86,6 +86,13 @@ def flat_params(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return {k: v[:6000] for k, v in out.items()}
 
 
+def run_params(tp: TrainParams, task: str) -> dict[str, str]:
+    """The ``train.*`` / ``task`` params logged on a run; train runs and tune trials log the same names, so
+    MLflow's comparison view lines a trial up with the model trained from its config."""
+    return flat_params({"train": {k: v for k, v in to_dict(tp).items() if k not in ("tasks", "callbacks")},
+                        "task": task})
+
+
 def _previous_run_id(state_dir: Path) -> str | None:
     f = state_dir / "mlflow_run_id"
     return f.read_text().strip() if f.exists() else None
@@ -137,6 +144,9 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
     key = config_key({**cfg, "data": data_version(splits["train"], root), "workers": tp.resources.num_workers})
     distributed = tp.resources.num_workers >= 1
     state_dir = (root / (RAY_RESULTS if distributed else CHECKPOINTS) / f"train-{task}-{key}").resolve()
+    if distributed and tp.resources.storage_path:          # multi-node: workers read the splits from shared storage
+        from pipelines.training.shared_storage import stage_splits
+        cfg.update(stage_splits(splits, tp.resources.storage_path))
     tags = {**lineage_tags(root, splits), "medfuse.task": task, "medfuse.stage": "train",
             "medfuse.config_key": key}
     t0 = time.time()
@@ -146,8 +156,7 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
         if resumed:                                          # same config key: params are already logged
             print(f"[train] {task}: resuming MLflow run {run_id} and the checkpoints in {state_dir}", flush=True)
         else:
-            mlflow.log_params(flat_params({"train": {k: v for k, v in to_dict(tp).items()
-                                                     if k not in ("tasks", "callbacks")}, "task": task}))
+            mlflow.log_params(run_params(tp, task))
             if tuned:
                 mlflow.set_tag("medfuse.tuned_config", json.dumps(tuned, sort_keys=True)[:5000])
             mlflow.log_dict(cfg, "config/loop_config.json")
@@ -155,11 +164,13 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
                    sample_dir=str(state_dir / "samples"))
         if distributed:
             from pipelines.training.ray_runtime import ensure_ray, fit_torch
+            from pipelines.training.shared_storage import ray_storage
             done = _completed_ray_checkpoint(state_dir, tp.steps) if state_dir.exists() else None
             if done is None:
                 ensure_ray(address=tp.resources.ray_address)
-                ck_dir, metrics = fit_torch(cfg, tp.resources, state_dir.name, state_dir.parent,
-                                            keep=tp.keep_checkpoints)
+                ck_dir, metrics = fit_torch(cfg, tp.resources, state_dir.name,
+                                            ray_storage(tp.resources.storage_path, state_dir.parent),
+                                            keep=tp.keep_checkpoints, download_to=state_dir)
                 ckpt = ck_dir / "checkpoint.pt"
             else:
                 ckpt, metrics = done, {}

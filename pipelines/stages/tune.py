@@ -118,24 +118,26 @@ def trial_func(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     import mlflow
     import ray.tune
     import torch
-    from pipelines.stages.train import flat_params, loop_config
+    from pipelines.stages.train import loop_config, run_params
+    from pipelines.tracking.trial_run import trial_run
     sampled = dict(config)
     tp = trial_train_params(ctx["train"], sampled, ctx["steps"])
     root = Path(ctx["root"])
     cfg = loop_config(tp, ctx["task"], root)
     trial_id = ray.tune.get_context().get_trial_id()
     mlflow.set_tracking_uri(ctx["tracking_uri"])
-    with mlflow.start_run(experiment_id=ctx["experiment_id"], run_name=f"trial-{trial_id}",
-                          tags={"mlflow.parentRunId": ctx["parent_run_id"], "medfuse.stage": "tune",
-                                "medfuse.task": ctx["task"], **ctx["tags"]}) as run:
-        mlflow.log_params(flat_params({"sampled": sampled}))
-        cfg.update(tracking_uri=ctx["tracking_uri"], run_id=run.info.run_id, sample_dir=None)
+    with trial_run(ctx["experiment_id"], f"trial-{trial_id}", steps=tp.steps,   # FINISHED / KILLED (pruned)
+                   tags={"mlflow.parentRunId": ctx["parent_run_id"], "medfuse.stage": "tune",
+                         "medfuse.task": ctx["task"], **ctx["tags"]}) as run:
+        mlflow.log_params(run_params(tp, ctx["task"]))            # train.* names, as the train stage's runs
+        mlflow.set_tag("medfuse.sampled", json.dumps(sampled, sort_keys=True, default=str)[:5000])
+        cfg.update(tracking_uri=ctx["tracking_uri"], run_id=run.info.run_id, sample_dir=None, **ctx["data"])
         if ctx["num_workers"] >= 1:
             from ray.tune.integration.ray_train import TuneReportCallback
             from pipelines.training.ray_runtime import fit_torch
             res = tp.resources
             res.num_workers = ctx["num_workers"]
-            fit_torch(cfg, res, f"train-{trial_id}", Path(ctx["storage"]), keep=1,
+            fit_torch(cfg, res, f"train-{trial_id}", ctx["storage"], keep=1,
                       callbacks=[TuneReportCallback()])
         else:
             from pipelines.training.loop import tune_trial_func
@@ -150,6 +152,7 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
     from pipelines.tracking.lineage import lineage_tags
     from pipelines.tracking.setup import configure, ensure_experiment, experiment_name
     from pipelines.training.ray_runtime import ensure_ray
+    from pipelines.training.shared_storage import ray_storage, stage_splits
     from pipelines.stages.train import SPLITS
 
     root = Path(root).resolve()
@@ -173,7 +176,8 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
     uri = configure(root)
     exp = ensure_experiment(experiment_name(task), root)
     tags = lineage_tags(root, splits)
-    storage = (root / "ray_results").resolve()
+    storage = ray_storage(tp.resources.storage_path, root / "ray_results")   # multi-node: shared storage
+    data = stage_splits(splits, tp.resources.storage_path) if tp.resources.storage_path else {}
     ensure_ray(address=tp.resources.ray_address)
     t0 = time.time()
     with mlflow.start_run(experiment_id=exp, run_name=f"tune-{task}",
@@ -182,7 +186,7 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
         mlflow.log_dict(p.space, "tune_space.json")
         ctx = {"train": base, "steps": p.steps, "task": task, "root": str(root), "tracking_uri": uri,
                "experiment_id": exp, "parent_run_id": parent.info.run_id, "tags": tags,
-               "num_workers": p.num_workers, "cpus_per_trial": p.cpus_per_trial, "storage": str(storage)}
+               "num_workers": p.num_workers, "cpus_per_trial": p.cpus_per_trial, "storage": storage, "data": data}
         space = search_space(p.space, p.seed, tp.preset or DEFAULT_PRESET)
         resources = {"CPU": 0.01} if p.num_workers >= 1 else {"CPU": p.cpus_per_trial}
         scheduler = ASHAScheduler(time_attr="step", max_t=p.steps, grace_period=p.grace_steps,

@@ -106,5 +106,15 @@ def test_tune_stage_writes_best_config_and_child_runs(project):
     assert saved["best_config"]["overrides.content_weight"] == max(scores, key=scores.get)
     children = mlflow.search_runs(experiment_names=["medfuse/MRI_PET"],
                                   filter_string=f"tags.mlflow.parentRunId = '{saved['parent_run_id']}'")
-    assert len(children) == 2 and set(children["params.sampled.overrides.content_weight"]) == {"0.0", "50.0"}
+    # trials log the train stage's param names (train.*), so the comparison view lines them up with train runs
+    assert len(children) == 2 and set(children["params.train.overrides.content_weight"]) == {"0.0", "50.0"}
+    assert set(children["params.train.steps"]) == {"4"} and set(children["params.task"]) == {"MRI_PET"}
     assert (children["metrics.val_score"].notna()).all()
+    # Ray stops trials with sys.exit(0) inside report(): FINISHED at the last step, KILLED (+ why) when pruned
+    for _, child in children.iterrows():
+        reason = child.get("tags.medfuse.stop_reason")
+        if child["status"] == "KILLED":
+            assert "ASHA" in reason, child
+        else:
+            assert child["status"] == "FINISHED" and not isinstance(reason, str), child
+    assert "FINISHED" in set(children["status"])     # the best trial ran to the end
