@@ -25,6 +25,7 @@ class ResourcesParams:
     bf16: bool = True                                # bf16 autocast, GPU only (ignored on CPU)
     max_failures: int = 1                            # worker-group restarts from the last checkpoint
     ray_address: str | None = None                   # null: start a local Ray; else e.g. "auto" / "ray://host:10001"
+    storage_path: str | None = None                  # multi-node: S3 URI or shared mount for Ray runs + split data
     torch_threads: int | None = None                 # in-process runs: torch intra-op threads (null: torch default)
 
 

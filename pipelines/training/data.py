@@ -27,9 +27,10 @@ _COLUMNS = ["pair_id", "task", "height", "width", "a", "b"]
 def read_task_rows(path: str | Path, task: str, rank: int = 0, world_size: int = 1,
                    max_rows: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(pair_ids, A, B) of ``task``'s rows in this rank's shard; A, B are (N, H, W) float32 in [0, 1]."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: split file not found (run the split stage first)")
+    if "://" not in str(path):                   # URIs (train.resources.storage_path) are opened by pyarrow
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: split file not found (run the split stage first)")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside world size {world_size}")
     table = pq.read_table(path, columns=_COLUMNS, filters=[("task", "=", task)])

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pipelines.env import quiet_telemetry
 from pipelines.training.config import ResourcesParams
+from pipelines.training.shared_storage import is_uri
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_RAY_ENV = {
@@ -71,7 +73,7 @@ def torch_config(use_gpu: bool):
 def run_config(name: str, storage_path: str | Path, max_failures: int, keep: int = 2, callbacks=None):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     return RunConfig(
-        name=name, storage_path=str(Path(storage_path).resolve()),
+        name=name, storage_path=str(storage_path) if is_uri(storage_path) else str(Path(storage_path).resolve()),
         failure_config=FailureConfig(max_failures=max_failures, controller_failure_limit=0),
         checkpoint_config=CheckpointConfig(num_to_keep=keep, checkpoint_score_attribute="step",
                                            checkpoint_score_order="max"),
@@ -79,11 +81,13 @@ def run_config(name: str, storage_path: str | Path, max_failures: int, keep: int
 
 
 def fit_torch(loop_config: dict[str, Any], res: ResourcesParams, name: str, storage_path: str | Path,
-              keep: int = 2, callbacks=None) -> tuple[Path, dict[str, Any]]:
+              keep: int = 2, callbacks=None, download_to: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """Run :func:`pipelines.training.loop.train_func` under Ray Train; returns (final checkpoint dir, metrics).
 
     The same ``name`` + ``storage_path`` resumes an interrupted run from its last checkpoint (Ray's snapshot),
-    which is how rerunning the train stage after a crash picks up where it stopped."""
+    which is how rerunning the train stage after a crash picks up where it stopped.  ``storage_path`` may be an
+    S3 URI (``train.resources.storage_path``): the final checkpoint is then downloaded to ``download_to`` (a
+    temporary folder by default)."""
     from ray.train.torch import TorchTrainer
     from pipelines.training.loop import train_func
     use_gpu = resolve_use_gpu(res.use_gpu)
@@ -96,4 +100,9 @@ def fit_torch(loop_config: dict[str, Any], res: ResourcesParams, name: str, stor
         raise RuntimeError(f"Ray Train run {name!r} failed: {result.error}") from result.error
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {name!r} finished without a checkpoint")
-    return Path(result.checkpoint.path), dict(result.metrics or {})
+    ck = result.checkpoint
+    local = Path(ck.path)
+    if not (local / "checkpoint.pt").exists():       # remote storage (storage_path: s3://...): download it
+        local = Path(ck.to_directory(str(Path(download_to or tempfile.mkdtemp(prefix="medfuse-ckpt-"))
+                                          / Path(ck.path).name)))
+    return local, dict(result.metrics or {})
