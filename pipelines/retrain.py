@@ -1,24 +1,31 @@
 """Retraining entry point for a cluster job (KubeRay RayJob, `ray job submit`, cron on a `ray up` head).
 
-    python -m pipelines.retrain [--dvc-pull] [--set key=value ...]
+    python -m pipelines.retrain [--dvc-pull] [--set key=value ...] [--allow-phantom]
 
-1. applies the ``--set`` overrides to ``params.yaml`` of the job's working copy (e.g. more Ray workers, GPUs),
-2. ``dvc pull`` when asked (data and caches from the DVC remote),
-3. ``dvc repro``: ingest -> ... -> train registers the new version (alias ``challenger``); evaluate moves
+1. applies the ``--set`` overrides to ``params.yaml`` of the job's working copy (e.g. more Ray workers, GPUs);
+2. checks that the job trains on versioned data: ``data.source`` must be a folder under ``datasets/`` (tracked by
+   ``datasets/<name>.dvc``, pulled from the DVC remote, a dependency of the ingest stage), never the built-in
+   phantom unless ``--allow-phantom`` says so;
+3. outside a git work tree (a container image carries no ``.git``) sets ``core.no_scm`` in
+   ``.dvc/config.local`` so DVC runs without git;
+4. ``dvc pull`` when asked (the datasets and the cached stage outputs that ``dvc.lock`` names, from the remote);
+5. ``dvc repro``: ingest -> ... -> train registers the new version (alias ``challenger``); evaluate moves
    ``champion`` only when the challenger beats it on the held-out test split (rule in params.yaml).
-Every step that fails stops the job with its exit code and a one-line reason.
+Every step that fails stops the job with its exit code and a one-line reason (2 for bad input).
 """
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
 from pipelines.env import quiet_telemetry
-from pipelines.params import apply_overrides, load_params
+from pipelines.params import ParamsError, apply_overrides, load_params
+
+DATASETS = "datasets"
 
 
 def write_overrides(params_path: Path, overrides: list[str]) -> dict:
@@ -30,8 +37,37 @@ def write_overrides(params_path: Path, overrides: list[str]) -> dict:
     return updated
 
 
-def plan(dvc_pull: bool) -> list[list[str]]:
+def check_source(params: dict, allow_phantom: bool) -> str:
+    """The data the job trains on must be versioned by DVC: a folder under ``datasets/``; returns a summary."""
+    source = ((params.get("data") or {}).get("source") or {})
+    kind, path = source.get("kind", "phantom"), source.get("path")
+    if kind == "phantom":
+        if not allow_phantom:
+            raise ParamsError("data.source.kind: phantom: a retraining job trains on the versioned data; set "
+                              f"data.source.kind/path to a folder under {DATASETS}/ (tracked by "
+                              f"{DATASETS}/<name>.dvc, see infra/README.md) or pass --allow-phantom")
+        return "the built-in phantom (--allow-phantom)"
+    rel = PurePosixPath(str(path or ""))
+    if not path or rel.is_absolute() or ".." in rel.parts or rel.parts[:1] != (DATASETS,) or len(rel.parts) < 2:
+        raise ParamsError(f"data.source.path: {path!r} is not a folder under {DATASETS}/: DVC versions only "
+                          f"{DATASETS}/ (the ingest stage's dependency), so the job would not train on versioned "
+                          f"data; `dvc add` the folder there (infra/README.md)")
+    return f"{kind} folder {path}"
+
+
+def inside_git(root: Path) -> bool:
+    try:
+        res = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return res.returncode == 0 and res.stdout.strip() == "true"
+
+
+def plan(dvc_pull: bool, no_scm: bool = False) -> list[list[str]]:
     steps = []
+    if no_scm:
+        steps.append([sys.executable, "-m", "dvc", "config", "--local", "core.no_scm", "true"])
     if dvc_pull:
         steps.append([sys.executable, "-m", "dvc", "pull"])
     steps.append([sys.executable, "-m", "dvc", "repro"])
@@ -44,9 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--dvc-pull", action="store_true", help="pull data from the DVC remote first")
+    p.add_argument("--allow-phantom", action="store_true",
+                   help="allow data.source.kind=phantom (demos and tests; a real job trains on datasets/)")
     args = p.parse_args(argv)
-    write_overrides(Path(args.params), args.overrides)
-    for cmd in plan(args.dvc_pull):
+    try:
+        what = check_source(apply_overrides(load_params(args.params), args.overrides), args.allow_phantom)
+        write_overrides(Path(args.params), args.overrides)
+    except ParamsError as exc:
+        print(f"retrain: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"retrain: training data: {what}", flush=True)
+    for cmd in plan(args.dvc_pull, no_scm=not inside_git(Path.cwd())):
         print("retrain:", " ".join(cmd[2:]), flush=True)
         rc = subprocess.call(cmd)
         if rc != 0:

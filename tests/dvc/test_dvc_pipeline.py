@@ -30,7 +30,7 @@ def test_dvc_repro_runs_then_noops_then_reruns_from_register(tmp_path):
     dvc = str(VENV_BIN / "dvc")
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("pipelines", "data_contracts", "gan_models"):
+    for name in ("pipelines", "data_contracts", "gan_models", "datasets"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
