@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.params import ParamsError
+
 
 @dataclass(frozen=True)
 class ValidateParams:
@@ -17,3 +19,10 @@ class ValidateParams:
     min_nmi_after: float = 1.02     # Studholme NMI of A and registered B (1 = independent)
     min_ncc_after: float = -1.0     # NCC can be negative between modalities; raise for same-contrast tasks
     examples: int = 5               # example rows shown per failing expectation
+    # a row that fails only row-level expectations is quarantined (data/validated/quarantine.parquet); the
+    # contract fails when more than this fraction of any task's rows is quarantined
+    max_quarantine_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_quarantine_fraction < 1.0:
+            raise ParamsError(f"validate.max_quarantine_fraction must be in [0, 1), got {self.max_quarantine_fraction}")

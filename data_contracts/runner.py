@@ -12,7 +12,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ class ContractResult:
     report: dict
     message: str
     docs_index: Path | None
+    quarantine: dict[str, list[str]] = field(default_factory=dict)   # pair_id -> reasons (row-level failures)
 
 
 def _plain(value):
@@ -89,6 +90,9 @@ def _summarise(result, examples: int) -> dict:
         entry["examples"] = _plain(res["partial_unexpected_list"][:examples])
     if raised:
         entry["exception"] = str(exc.get("exception_message"))
+    entry["scope"] = (cfg.meta or {}).get("scope", "table")
+    if entry["scope"] == "row" and not entry["success"] and not raised:
+        entry["failing_rows"] = _plain([_id_first(r) for r in res.get("unexpected_index_list") or []])
     return entry
 
 

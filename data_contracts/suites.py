@@ -26,6 +26,10 @@ from data_contracts.frames import IMAGE_COLUMNS, derived_columns
 from pipelines.schema import PAIR_SCHEMA
 
 E = gx.expectations
+#: ``meta`` of a row-level expectation: each row is judged on its own, and the registered table's failing rows are
+#: quarantined (data_contracts.quarantine) rather than stopping the pipeline; every other expectation is
+#: table-level (schema, types, ids, allowed tasks, sizes, split rules) and fails the contract
+ROW = {"scope": "row"}
 NON_NULL = ("pair_id", "task", "case_id", "slice", "modality_a", "modality_b", "height", "width",
             "source_a", "source_b", "sha256_a", "sha256_b")
 REG_NON_NULL = ("reg_nmi_before", "reg_nmi_after", "reg_ncc_before", "reg_ncc_after", "reg_seconds",
@@ -71,7 +75,7 @@ def row_contract(p: ValidateParams, size: int, with_split: bool) -> list:
                                       description=f"modality B is one of {list(p.modalities_b)}"),
         E.ExpectColumnValuesToBeInSet(column="height", value_set=[size], description=f"height == data.size ({size})"),
         E.ExpectColumnValuesToBeInSet(column="width", value_set=[size], description=f"width == data.size ({size})"),
-        E.ExpectColumnValuesToBeBetween(column="spacing_min_mm", min_value=0, strict_min=True,
+        E.ExpectColumnValuesToBeBetween(column="spacing_min_mm", min_value=0, strict_min=True, meta=ROW,
                                         description="pixel spacing, where known, is positive"),
     ]
     for col in ("a", "b"):
@@ -82,44 +86,48 @@ def row_contract(p: ValidateParams, size: int, with_split: bool) -> list:
         where = "" if cond is None else " (where present)"
         ex += [
             E.ExpectColumnPairValuesToBeEqual(column_A=f"{col}_n_values", column_B="n_pixels", row_condition=cond,
-                                              description=f"{col} holds height*width float32 values{where}"),
+                                              description=f"{col} holds height*width float32 values{where}",
+                                              meta=ROW),
             E.ExpectColumnValuesToBeInSet(column=f"{col}_finite", value_set=[True], row_condition=cond,
-                                          description=f"{col} has no NaN or inf{where}"),
+                                          description=f"{col} has no NaN or inf{where}", meta=ROW),
             E.ExpectColumnValuesToBeBetween(column=f"{col}_min", min_value=0.0,
-                                            description=f"{col} intensities >= 0{where}"),
+                                            description=f"{col} intensities >= 0{where}", meta=ROW),
             E.ExpectColumnValuesToBeBetween(column=f"{col}_max", max_value=1.0,
-                                            description=f"{col} intensities <= 1{where}"),
+                                            description=f"{col} intensities <= 1{where}", meta=ROW),
         ]
     ex += [E.ExpectColumnValuesToBeBetween(column=f"{col}_std", min_value=p.min_std,
-                                           description=f"{col} is not constant (std >= {p.min_std:g})")
+                                           description=f"{col} is not constant (std >= {p.min_std:g})", meta=ROW)
            for col in ("a", "b")]
     ex += [
         E.ExpectColumnPairValuesToBeEqual(column_A="b_cb_present", column_B="b_cr_present",
-                                          description="Cb and Cr are both present or both absent"),
+                                          description="Cb and Cr are both present or both absent", meta=ROW),
         E.ExpectColumnValuesToBeInSet(column="modality_b", value_set=list(p.colour_modalities),
                                       row_condition=_present("b_cb"),
                                       description=f"only pseudo-colour modalities {list(p.colour_modalities)} "
-                                                  "carry Cb/Cr"),
+                                                  "carry Cb/Cr", meta=ROW),
         E.ExpectColumnValuesToBeBetween(column="b_chroma_dev", min_value=p.min_chroma,
                                         description="stored Cb/Cr carry colour (max |C - 0.5| >= "
-                                                    f"{p.min_chroma:g}): grey B keeps no chroma"),
+                                                    f"{p.min_chroma:g}): grey B keeps no chroma", meta=ROW),
         E.ExpectColumnValuesToBeInSet(column="reg_status", value_set=list(p.reg_status),
-                                      description=f"registration status is one of {list(p.reg_status)}"),
+                                      description=f"registration status is one of {list(p.reg_status)}", meta=ROW),
         E.ExpectColumnValuesToBeBetween(column="reg_nmi_after", min_value=p.min_nmi_after,
                                         description=f"registered NMI(A, B) >= validate.min_nmi_after "
-                                                    f"({p.min_nmi_after:g})"),
+                                                    f"({p.min_nmi_after:g})", meta=ROW),
         E.ExpectColumnValuesToBeBetween(column="reg_ncc_after", min_value=p.min_ncc_after,
                                         description=f"registered NCC(A, B) >= validate.min_ncc_after "
-                                                    f"({p.min_ncc_after:g})"),
+                                                    f"({p.min_ncc_after:g})", meta=ROW),
         E.ExpectColumnValuesToNotBeNull(column="reg_unit_nmi_after",
-                                        description="reg_transform records the NMI of the registration unit"),
+                                        description="reg_transform records the NMI of the registration unit",
+                                        meta=ROW),
         E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="reg_unit_nmi_after", column_B="reg_unit_nmi_before",
                                                   or_equal=True,
                                                   description="registration never lowers NMI (of its unit: the "
-                                                              "pair, or the whole volume for a 3-D case)"),
+                                                              "pair, or the whole volume for a 3-D case)",
+                                                  meta=ROW),
         E.ExpectColumnValuesToBeBetween(column="reg_seconds", min_value=0.0,
-                                        description="registration time is recorded and non-negative"),
-        E.ExpectColumnValuesToBeJsonParseable(column="reg_transform", description="reg_transform is JSON"),
+                                        description="registration time is recorded and non-negative", meta=ROW),
+        E.ExpectColumnValuesToBeJsonParseable(column="reg_transform", description="reg_transform is JSON",
+                                              meta=ROW),
     ]
     return ex
 

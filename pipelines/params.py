@@ -2,12 +2,15 @@
 
 Every stage module (``python -m pipelines.stages.<name>``) calls :func:`stage_main_args` and then
 :func:`section` to get its typed config.  Unknown keys are rejected with the dotted path of the key and the
-list of keys that are allowed, so a typo in ``params.yaml`` never silently falls back to a default.
+list of keys that are allowed, so a typo in ``params.yaml`` never silently falls back to a default.  The
+top-level sections are the ones in :data:`SECTIONS`: any other (a ``splitt:`` section, ``--set trian.steps=10``)
+is rejected by :func:`load_params`, whichever stage reads the file; a new section is added there.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,8 +25,29 @@ T = TypeVar("T")
 # (the zoo stands alone, so it owns it); ParamsError is the same class, so ``except ParamsError`` also catches
 # a bad key inside a model config.
 ParamsError = ConfigError
-__all__ = ["ParamsError", "from_dict", "to_dict", "parse_override", "apply_overrides", "load_params", "section",
-           "stage_argparser", "stage_main_args"]
+__all__ = ["ParamsError", "SECTIONS", "from_dict", "to_dict", "parse_override", "apply_overrides", "load_params",
+           "section", "stage_argparser", "stage_main_args"]
+
+
+#: the top-level sections of params.yaml and the stages that read them
+SECTIONS: dict[str, str] = {
+    "data": "ingest (data.source, data.size), validate (data.size)",
+    "phantom": "ingest with data.source.kind=phantom",
+    "ingest": "ingest",
+    "register": "register",
+    "validate": "validate",
+    "split": "split, validate",
+    "tune": "tune",
+    "train": "tune, train; train.plugins: every command that loads a model",
+    "evaluate": "evaluate",
+    "mlflow": "evaluate (promotion)",
+}
+
+
+def _unknown_section(name: str, where: str) -> ParamsError:
+    near = difflib.get_close_matches(name, list(SECTIONS), n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return ParamsError(f"{where}: unknown section {name!r}{hint}; known sections: {sorted(SECTIONS)}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -47,6 +71,8 @@ def apply_overrides(params: dict, overrides: list[str] | None) -> dict:
     out = copy.deepcopy(params)
     for text in overrides or []:
         keys, value = parse_override(text)
+        if keys[0] not in SECTIONS:
+            raise _unknown_section(keys[0], f"--set {text!r}")
         node = out
         for k in keys[:-1]:
             nxt = node.get(k)
@@ -64,24 +90,36 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     if not path.exists():
         raise ParamsError(f"{path}: params file not found (run from the project directory or pass --params)")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
+    if data is None:
+        raise ParamsError(f"{path}: the file is empty; it needs the sections {sorted(SECTIONS)} (or some of them)")
     if not isinstance(data, dict):
-        raise ParamsError(f"{path}: the top level must be a mapping")
+        raise ParamsError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    for name in data:
+        if name not in SECTIONS:
+            raise _unknown_section(str(name), str(path))
     return apply_overrides(data, overrides)
 
 
 def section(params: dict, cls: type[T], *keys: str) -> T:
     """Typed view of ``params[keys[0]][keys[1]]...``; a missing section gives the defaults."""
     node: Any = params
-    for k in keys:
-        node = (node or {}).get(k, {}) if isinstance(node, dict) else {}
+    for i, k in enumerate(keys):
+        node = node.get(k)
+        if node is None:
+            node = {}
+        if not isinstance(node, dict):
+            raise ParamsError(f"{'.'.join(keys[:i + 1])}: expected a section (a mapping of keys), got {node!r}")
     return from_dict(cls, node, ".".join(keys))
 
 
 def stage_argparser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    from pipelines.errors import OneLineArgumentParser
+    p = OneLineArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: ./params.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter, e.g. --set data.source.kind=aanlib (repeatable)")

@@ -148,7 +148,10 @@ def read_pairs(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: pair table not found (run the previous stage first)")
-    table = _from_storage(pq.read_table(path, columns=columns), PAIR_SCHEMA)
+    try:
+        table = _from_storage(pq.read_table(path, columns=columns), PAIR_SCHEMA)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"{path}: not a readable pair table ({' '.join(str(exc).split())})") from None
     if columns is None and table.schema.names != PAIR_SCHEMA.names:
         raise ValueError(f"{path}: columns {table.schema.names} do not match the pair table schema")
     return table

@@ -11,6 +11,10 @@
 ``data.source.kind``: ``phantom`` (generate ``phantom.cases`` phantom patients in ``phantom.format`` under
 ``data/phantom/<format>/`` and read them back through that format's real reader), or ``aanlib`` / ``nifti``
 / ``dicom`` with ``data.source.path`` the folder (docs/inputs.md).  Inputs = pairs + quarantined, checked.
+
+The three files are published together (:mod:`pipelines.publish`): a killed run leaves the previous set.  A
+source that yields no pair at all is an error (exit 2, one line saying what was found); the previous outputs
+stay.
 """
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from pipelines.env import quiet_telemetry
+from pipelines import publish
+from pipelines.data_config import data_params
+from pipelines.errors import InputError, stage_entry
 from pipelines.params import ParamsError, section, stage_main_args
 from pipelines.phantom.generate import PhantomParams, generate_phantom
 from pipelines.readers import ReaderOptions, get_reader
@@ -35,14 +40,6 @@ PAIRS_PATH = OUT_DIR / "pairs.parquet"
 QUARANTINE_PATH = OUT_DIR / "quarantine.parquet"
 SUMMARY_PATH = OUT_DIR / "summary.json"
 PHANTOM_DIR = Path("data/phantom")
-
-
-@dataclass(frozen=True)
-class SourceParams:
-    """``data.source``."""
-
-    kind: Literal["phantom", "aanlib", "nifti", "dicom"] = "phantom"
-    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,18 +67,12 @@ class IngestResult:
     notes: list[str] = field(default_factory=list)
 
 
-def data_size(params: dict) -> int:
-    size = (params.get("data") or {}).get("size", 128)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ParamsError(f"data.size: expected an integer >= 8, got {size!r}")
-    return size
-
-
 def run(params: dict) -> IngestResult:
     t0 = time.time()
-    source = section(params, SourceParams, "data", "source")
+    data = data_params(params)
+    source = data.source
     cfg = section(params, IngestParams, "ingest")
-    options = ReaderOptions(size=data_size(params), normalise=cfg.normalise, pairs=pairs_for(None, cfg.pairs),
+    options = ReaderOptions(size=data.size, normalise=cfg.normalise, pairs=pairs_for(None, cfg.pairs),
                             progress=cfg.progress)
     phantom_seconds = None
     if source.kind == "phantom":
@@ -99,21 +90,34 @@ def run(params: dict) -> IngestResult:
         root, kind = Path(source.path), source.kind
     result = get_reader(kind)(root, options)
     result.check_accounting()
+    if not result.rows:
+        raise InputError(no_pairs_message(root, result))
     result.rows.sort(key=lambda r: (r["task"], r["case_id"], r["slice"]))
-    write_pairs(result.rows, PAIRS_PATH)
-    write_quarantine(result.quarantine, QUARANTINE_PATH)
     per_task = dict(sorted(Counter(r["task"] for r in result.rows).items()))
     out = IngestResult(PAIRS_PATH, QUARANTINE_PATH, SUMMARY_PATH, source.kind, root, len(result.rows),
                        len(result.quarantine), result.inputs, per_task, time.time() - t0, phantom_seconds,
                        result.notes)
-    SUMMARY_PATH.write_text(json.dumps({
-        "source": {"kind": source.kind, "reader": kind, "path": str(root)},
-        "pairs": out.n_pairs, "quarantined": out.n_quarantined, "inputs": out.inputs, "pairs_per_task": per_task,
-        "cases_per_task": {t: len({r["case_id"] for r in result.rows if r["task"] == t}) for t in per_task},
-        "quarantine_reasons": [q["reason"] for q in result.quarantine[:50]],
-        "notes": result.notes[:50],
-    }, indent=1))
+    with publish.staged("ingest", PAIRS_PATH, QUARANTINE_PATH, SUMMARY_PATH) as staged:
+        write_pairs(result.rows, staged[PAIRS_PATH])
+        write_quarantine(result.quarantine, staged[QUARANTINE_PATH])
+        staged[SUMMARY_PATH].write_text(json.dumps({
+            "source": {"kind": source.kind, "reader": kind, "path": str(root)},
+            "pairs": out.n_pairs, "quarantined": out.n_quarantined, "inputs": out.inputs, "pairs_per_task": per_task,
+            "cases_per_task": {t: len({r["case_id"] for r in result.rows if r["task"] == t}) for t in per_task},
+            "quarantine_reasons": [q["reason"] for q in result.quarantine[:50]],
+            "notes": result.notes[:50],
+        }, indent=1))
     return out
+
+
+def no_pairs_message(root: Path, result) -> str:
+    """Zero pairs is an error (the previous outputs stay): say what was found instead."""
+    if not result.inputs:
+        found = "nothing to read (" + ("; ".join(result.notes[:3]) or "the folder is empty") + ")"
+    else:
+        found = (f"{result.inputs} input(s), all quarantined; first reason: {result.quarantine[0]['reason']}"
+                 if result.quarantine else f"{result.inputs} input(s)")
+    return f"{root}: no pairs: {found}; the previous outputs in {OUT_DIR} are kept"
 
 
 def print_summary(r: IngestResult) -> None:
@@ -128,15 +132,10 @@ def print_summary(r: IngestResult) -> None:
         print(f"  see {r.quarantine_path} (column 'reason') or {r.summary_path} for why")
 
 
+@stage_entry("ingest")
 def main(argv: list[str] | None = None) -> int:
-    quiet_telemetry()
-    try:
-        _, params = stage_main_args("Ingest paired images into data/ingested/pairs.parquet", argv)
-        result = run(params)
-    except (ParamsError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        print(f"ingest: error: {exc}", file=sys.stderr)
-        return 2
-    print_summary(result)
+    _, params = stage_main_args("Ingest paired images into data/ingested/pairs.parquet", argv)
+    print_summary(run(params))
     return 0
 
 

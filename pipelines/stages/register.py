@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from pipelines import publish
+from pipelines.errors import InputError, stage_entry
 from pipelines.params import section, stage_main_args, to_dict
 from pipelines.registration import metrics
 from pipelines.registration.align import UnitImages, UnitOutcome, align_unit
@@ -275,6 +277,8 @@ def run(cfg: RegisterParams, pairs_in: str | Path = PAIRS_IN, pairs_out: str | P
         report: str | Path = REPORT, progress: bool = True) -> RegisterResult:
     t_start = time.perf_counter()
     table = read_pairs(pairs_in)
+    if len(table) == 0:
+        raise InputError(f"{pairs_in}: the pair table has no rows; nothing to register (the previous outputs stay)")
     t = _Table(table)
     n = len(table)
     units = build_units(t.col["task"], t.col["case_id"], t.col["slice"], t.col["source_a"], t.meta, cfg.mode)
@@ -306,17 +310,17 @@ def run(cfg: RegisterParams, pairs_in: str | Path = PAIRS_IN, pairs_out: str | P
     cols["reg_status"] = pa.array([r["status"] for r in row_out], pa.string())
     for name, arr in cols.items():
         table = table.set_column(table.schema.get_field_index(name), name, arr)
-    out_path = write_pairs(table, pairs_out)
-
     pairs = [{k: v for k, v in r.items() if k != "transform"} | {"transform": json.loads(r["transform"])}
              for r in row_out]
     summary = _summary(unit_reports, pairs, t.col["task"], time.perf_counter() - t_start)
     report = Path(report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(_finite({"input": str(pairs_in), "output": str(pairs_out), "params": to_dict(cfg),
-                                  "summary": summary, "units": unit_reports, "pairs": pairs}),
-                                 indent=1, allow_nan=False, default=_json_default) + "\n")
-    return RegisterResult(out_path, report, summary)
+    with publish.staged("register", pairs_out, report) as staged:       # both files or neither
+        write_pairs(table, staged[pairs_out])
+        staged[report].write_text(json.dumps(_finite({"input": str(pairs_in), "output": str(pairs_out),
+                                                      "params": to_dict(cfg), "summary": summary,
+                                                      "units": unit_reports, "pairs": pairs}),
+                                             indent=1, allow_nan=False, default=_json_default) + "\n")
+    return RegisterResult(Path(pairs_out), report, summary)
 
 
 def _finite(value):
@@ -336,6 +340,7 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
+@stage_entry("register")
 def main(argv: list[str] | None = None) -> int:
     args, params = stage_main_args("Register B onto A for every pair (SimpleITK, Mattes MI).", argv)
     cfg = section(params, RegisterParams, "register")

@@ -1,6 +1,7 @@
 """Split stage: put every case (never a slice) into train, val or test, deterministically.
 
-``python -m pipelines.stages.split`` reads ``data/registered/pairs.parquet`` and writes
+``python -m pipelines.stages.split`` reads ``data/validated/pairs.parquet`` (the registered pairs that passed the
+validate stage's contract) and writes
 ``data/splits/{train,val,test}.parquet`` (all rows, each in exactly one split) and ``reports/split.json``.
 
 Rule (per task):
@@ -32,11 +33,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import publish
+from pipelines.errors import InputError, stage_entry
 from pipelines.params import ParamsError, section, stage_main_args, to_dict
 from pipelines.schema import read_pairs, write_pairs
 
 SPLITS = ("train", "val", "test")
-PAIRS_IN = Path("data/registered/pairs.parquet")
+PAIRS_IN = Path("data/validated/pairs.parquet")       # the registered pairs that passed the data contract
 SPLIT_DIR = Path("data/splits")
 REPORT = Path("reports/split.json")
 
@@ -126,6 +129,8 @@ class SplitResult:
 def run(cfg: SplitParams, pairs_in: str | Path = PAIRS_IN, split_dir: str | Path = SPLIT_DIR,
         report: str | Path = REPORT) -> SplitResult:
     table = read_pairs(pairs_in)
+    if len(table) == 0:
+        raise InputError(f"{pairs_in}: the pair table has no rows; nothing to split (the previous outputs stay)")
     tasks = table.column("task").to_pylist()
     cases = table.column("case_id").to_pylist()
     by_task: dict[str, set[str]] = defaultdict(set)
@@ -134,10 +139,7 @@ def run(cfg: SplitParams, pairs_in: str | Path = PAIRS_IN, split_dir: str | Path
     placement = {t: place_cases(sorted(cs), cfg) for t, cs in sorted(by_task.items())}
     labels = pa.array([placement[t][c].split for t, c in zip(tasks, cases)], pa.string())
     split_dir = Path(split_dir)
-    paths = {}
-    for s in SPLITS:
-        part = table.filter(pc.equal(labels, s))
-        paths[s] = write_pairs(part, split_dir / f"{s}.parquet")
+    paths = {s: split_dir / f"{s}.parquet" for s in SPLITS}
     per_task = {}
     for t, pl in placement.items():
         rows_per_case = defaultdict(int)
@@ -157,9 +159,11 @@ def run(cfg: SplitParams, pairs_in: str | Path = PAIRS_IN, split_dir: str | Path
                "cases_per_split": {s: sum(len(v["splits"][s]["cases"]) for v in per_task.values()) for s in SPLITS},
                "lent_cases": sum(len(v["lent"]) for v in per_task.values())}
     report = Path(report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"input": str(pairs_in), "params": to_dict(cfg), "rule": _RULE,
-                                  "summary": summary, "per_task": per_task}, indent=1) + "\n")
+    with publish.staged("split", *paths.values(), report) as staged:   # the three splits and the report together
+        for s in SPLITS:
+            write_pairs(table.filter(pc.equal(labels, s)), staged[paths[s]])
+        staged[report].write_text(json.dumps({"input": str(pairs_in), "params": to_dict(cfg), "rule": _RULE,
+                                              "summary": summary, "per_task": per_task}, indent=1) + "\n")
     return SplitResult(paths, report, summary)
 
 
@@ -168,6 +172,7 @@ _RULE = ("per task: hash split by sha256(salt NUL case_id) against cumulative fr
          "with the nearest-hash case from a split that keeps >= 1 case ('lent')")
 
 
+@stage_entry("split")
 def main(argv: list[str] | None = None) -> int:
     args, params = stage_main_args("Split registered pairs into train/val/test by case.", argv)
     cfg = section(params, SplitParams, "split")

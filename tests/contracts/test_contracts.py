@@ -136,7 +136,7 @@ def _run_splits(tmp_path, registered_rows):
     write_pairs(registered_rows, tmp_path / "registered.parquet")
     params = {"data": {"size": SIZE}}
     return stage.run("splits", params, registered=tmp_path / "registered.parquet", split_dir=tmp_path / "splits",
-                     report=tmp_path / "validation_splits.json", docs_dir=None)
+                     report=tmp_path / "validation_splits.json", docs_dir=tmp_path / "docs")
 
 
 @pytest.mark.slow
