@@ -12,7 +12,7 @@ from typing import Any
 from gan_models.registry import (BLOCKS, CONTENT_LOSSES, DISCRIMINATORS, GENERATORS, LOSSES,  # noqa: F401
                                  REGULARIZERS, SYSTEMS, Registry)
 
-_SUBPACKAGES = ("losses", "regularizers", "blocks", "networks", "systems")
+_SUBPACKAGES = ("losses", "regularizers", "blocks", "networks", "systems", "augment")
 _loaded = False
 
 
@@ -36,12 +36,12 @@ def list_presets() -> list[str]:
 
 def build(name: str, **overrides: Any):
     """Build a system from a preset (or a bare system name) with ``overrides`` merged into its params."""
-    from gan_models.presets import load_preset, preset_names
+    from gan_models.presets import load_preset, merge_overrides, preset_names
     load_all()
     if name in preset_names():
         system_name, params = load_preset(name, **overrides)
     elif name in SYSTEMS:
-        system_name, params = name, dict(overrides)
+        system_name, params = name, merge_overrides(name, {}, overrides)
     else:
         raise KeyError(f"unknown preset or system {name!r}; presets: {preset_names()}; systems: {SYSTEMS.names()}")
     system = SYSTEMS.build(system_name, **params)

@@ -46,10 +46,25 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
+class SystemRegistry(Registry):
+    """``SYSTEMS``: ``build`` also takes the generic training options (``scheduler``, ``augment``, ``monitors``,
+    see ``gan_models.training.options``), which no system constructor sees: they are passed to the built
+    system's ``configure_training``, so every topology (and the fusion systems) accepts them alike."""
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        from gan_models.training.options import OPTION_KEYS
+        options = {k: kwargs.pop(k) for k in OPTION_KEYS if k in kwargs}
+        system = super().build(name, *args, **kwargs)
+        if any(v is not None for v in options.values()):
+            system.configure_training(**options)
+        return system
+
+
 LOSSES: Registry = Registry("adversarial loss")
 REGULARIZERS: Registry = Registry("regularizer")
 BLOCKS: Registry = Registry("block")
 GENERATORS: Registry = Registry("generator")
 DISCRIMINATORS: Registry = Registry("discriminator")
-SYSTEMS: Registry = Registry("system")
+SYSTEMS: SystemRegistry = SystemRegistry("system")
 CONTENT_LOSSES: Registry = Registry("content loss")
+AUGMENTATIONS: Registry = Registry("critic augmentation")

@@ -100,6 +100,14 @@ class AdversarialLoss:
     default_regularizers: tuple[tuple[str, dict[str, Any]], ...] = ()
     clip_weights: float | None = None      # WGAN weight clipping, applied after each critic step
     critic_norm: str = "batch"             # the normalisation a critic may use ("batch" or "none": no BN, GP family)
+    #: whether a larger critic score means "more real" (False for EBGAN's energies)
+    real_is_high: bool = True
+
+    def decision_threshold(self) -> float | None:
+        """The raw critic score that separates "real" from "fake" (critic accuracy monitors, ADA's r_t); None
+        when the critic has no absolute scale (IPM critics, relativistic losses: the monitors then use the
+        midpoint of the batch's mean real and mean fake scores)."""
+        return None
 
     def critic_repeats(self, step: int) -> int:
         """Critic updates before generator step ``step`` (``Phase(repeats=loss.critic_repeats)``)."""

@@ -41,6 +41,9 @@ class _LogisticGAN(AdversarialLoss):
         fake = F.softplus(score32(fake_out)).mean()
         return LossTerms(real + fake, {"real": real, "fake": fake})
 
+    def decision_threshold(self) -> float | None:
+        return 0.0                      # σ(D) = ½
+
 
 @LOSSES.register("vanilla")
 @dataclass
@@ -118,6 +121,10 @@ class FGANLoss(AdversarialLoss):
     def inverse_activation(self, t: torch.Tensor) -> torch.Tensor:
         """g_f⁻¹(t), for t inside the open range of g_f."""
         raise NotImplementedError
+
+    def decision_threshold(self) -> float | None:
+        """V = g_f⁻¹(f'(1)): the optimal critic's value where p = q."""
+        return float(self.inverse_activation(self.f_prime(torch.tensor(1.0, dtype=torch.float64))))
 
     def lower_bound(self, real_out: Any, fake_out: Any) -> torch.Tensor:
         """F = E_P[g_f(V(x))] − E_Q[f*(g_f(V(x̃)))] ≤ D_f(P‖Q)."""
@@ -336,6 +343,9 @@ class LSGAN(AdversarialLoss):
         if self.a == self.b:
             raise ValueError(f"lsgan needs distinct real/fake labels, got a = b = {self.a}")
 
+    def decision_threshold(self) -> float | None:
+        return 0.5 * (self.a + self.b)  # halfway between the fake and the real label
+
     def d_loss(self, real_out: Any, fake_out: Any, **ctx: Any) -> LossTerms:
         real = 0.5 * (score32(real_out) - self.b).pow(2).mean()
         fake = 0.5 * (score32(fake_out) - self.a).pow(2).mean()
@@ -350,28 +360,31 @@ class LSGAN(AdversarialLoss):
 # EBGAN (Zhao, Mathieu, LeCun, ICLR 2017)
 # --------------------------------------------------------------------------------------------------
 def reconstruction_energy(out: Any, kind: str = "l2", eps: float = 1e-12) -> torch.Tensor:
-    """Per-sample energy (B,) of an auto-encoder critic.
+    """Per-sample energy (B,) of an auto-encoder critic, on the scale the loss's margin is set for.
 
-    ``CriticOutput.score`` when the critic computed it, else from ``recon`` and ``input``:
-    ``"l2"`` = ‖Dec(Enc(x)) − x‖₂ per sample (the paper's D(x), with eps inside the sqrt) or
-    ``"mse"`` = per-pixel mean squared error.  The target is the critic's input **as given** (never detached:
-    in the G step the fake must get gradients through both the reconstruction and the target).
+    From ``recon`` and ``input`` whenever the critic returns them (every zoo auto-encoder critic does), so the
+    energy is always the loss's own ``kind`` whatever the critic's monitoring ``score`` is:
+    ``"l2"`` = ‖Dec(Enc(x)) − x‖₂ per sample (the paper's D(x), with eps inside the sqrt; the margins of the
+    paper are on this scale) or ``"mse"`` = per-pixel mean squared error.  Only a critic that returns a bare
+    energy (``CriticOutput.score`` without recon / input) is taken as is.  The target is the critic's input
+    **as given** (never detached: in the G step the fake must get gradients through both the reconstruction
+    and the target).
     """
+    if kind not in ("l2", "mse"):
+        raise ValueError(f"EBGAN energy must be 'l2' or 'mse', got {kind!r}")
     o = as_critic_output(out)
-    if o.score is not None:
+    if o.recon is None or o.input is None:
+        if o.score is None:
+            raise ValueError("EBGAN needs the critic's reconstruction and input (or a bare energy score)")
         s = o.score
         return (s.reshape(s.shape[0], -1).mean(dim=1) if s.dim() > 1 else s).float()
-    if o.recon is None or o.input is None:
-        raise ValueError("EBGAN needs the critic's energy (score) or both its reconstruction and its input")
     r = (o.recon.reshape(o.recon.shape[0], -1) - o.input.reshape(o.input.shape[0], -1)).float()
     if r.shape[1] != o.input[0].numel():
         raise ValueError(f"EBGAN reconstruction has {r.shape[1]} values per sample, input has "
                          f"{o.input[0].numel()}")
     if kind == "l2":
         return torch.sqrt(r.pow(2).sum(dim=1) + eps)
-    if kind == "mse":
-        return r.pow(2).mean(dim=1)
-    raise ValueError(f"EBGAN energy must be 'l2' or 'mse', got {kind!r}")
+    return r.pow(2).mean(dim=1)
 
 
 @LOSSES.register("ebgan")
@@ -388,9 +401,14 @@ class EBGAN(AdversarialLoss):
     ``energy = "l2"`` used here by default; with ``energy = "mse"`` (per-pixel mean) use a margin of the
     order of the per-pixel error (e.g. 0.1–1 for [−1, 1] images).  The default m = 10 is the MNIST value.
     Optimiser: Adam(2e-4, β1 0.5) (DCGAN-style; the paper grid-searched its learning rates).
-    Critic output: ``CriticOutput(recon=Dec(Enc(x)), input=x, embedding=Enc(x))`` or ``score`` = energy.
+    Critic output: ``CriticOutput(recon=Dec(Enc(x)), input=x, embedding=Enc(x))``; the energy is computed here
+    from ``recon`` and ``input`` with ``energy`` (the critic's own ``score`` is for monitoring only, so a
+    critic that reports a per-pixel mean can no longer put the hinge on another scale than the margin's:
+    with the preset's m = 20 and a per-pixel MSE of ~0.3 the hinge never cut off).  A critic returning only a
+    ``score`` is read as the energy.
     """
     critic_output: ClassVar[str] = "energy"
+    real_is_high: ClassVar[bool] = False        # low energy = real
     d_optimizer: ClassVar[OptimizerSpec] = DCGAN_ADAM
     g_optimizer: ClassVar[OptimizerSpec] = DCGAN_ADAM
     margin: float = 10.0

@@ -149,6 +149,9 @@ class HingeGAN(AdversarialLoss):
         fake = torch.relu(self.margin + score32(fake_out)).mean()
         return LossTerms(real + fake, {"real": real, "fake": fake})
 
+    def decision_threshold(self) -> float | None:
+        return 0.0                      # the middle of the margin band [-m, m]
+
     def g_loss(self, fake_out: Any, real_out: Any = None, **ctx: Any) -> LossTerms:
         return _wasserstein_g(fake_out)
 

@@ -7,8 +7,9 @@
   conv to ``code_channels`` as the code, linear output).  It returns a :class:`CriticOutput` with
   ``embedding = features = flattened code`` (EBGAN pull-away term, MMD-GAN kernel features), ``recon`` and
   ``input``; in ``mode="energy"`` (EBGAN, Zhao et al. ICLR 2017) ``score`` is the per-sample reconstruction
-  energy ‖Dec(Enc(x)) − x‖² averaged over C, H, W (``energy_reduction="mean"``, the paper's MSE) or summed
-  (``"sum"``); the margin m must match that reduction (GAN_NOTES §5.3).  In ``mode="features"`` (MMD-GAN,
+  error ‖Dec(Enc(x)) − x‖² averaged over C, H, W (``energy_reduction="mean"``), summed (``"sum"``) or its L2
+  norm (``"l2"``, EBGAN's D(x)); the ``ebgan`` loss recomputes its energy from ``recon`` / ``input`` with its own
+  ``energy`` setting, so its margin always acts on the loss's scale (GAN_NOTES §5.3).  In ``mode="features"`` (MMD-GAN,
   Li et al. NeurIPS 2017) ``score`` is None.  The decoder is marked ``exempt_from_weight_clip`` (MMD-GAN clips
   only the encoder, official code).
 """
@@ -26,6 +27,9 @@ from gan_models.networks.base import Size, base_grid, dcgan_init_, stage_widths
 from gan_models.networks.dcgan import conv_trunk
 from gan_models.networks.mlp import MLPGenerator, _shape
 from gan_models.registry import DISCRIMINATORS
+
+
+ENERGY_REDUCTIONS = ("mean", "sum", "l2")
 
 
 class ConvEncoder(nn.Module):
@@ -98,19 +102,26 @@ class AutoEncoderCritic(nn.Module):
 def _check_modes(mode: str, energy_reduction: str) -> None:
     if mode not in AutoEncoderCritic.MODES:
         raise ValueError(f"auto-encoder critic mode must be one of {AutoEncoderCritic.MODES}, got {mode!r}")
-    if energy_reduction not in ("mean", "sum"):
-        raise ValueError(f"energy_reduction must be 'mean' or 'sum', got {energy_reduction!r}")
+    if energy_reduction not in ENERGY_REDUCTIONS:
+        raise ValueError(f"energy_reduction must be one of {ENERGY_REDUCTIONS}, got {energy_reduction!r}")
 
 
 def autoencoder_output(x: torch.Tensor, code: torch.Tensor, recon: torch.Tensor, mode: str,
                        energy_reduction: str) -> CriticOutput:
     """The :class:`CriticOutput` of an auto-encoder critic: ``code`` (B, k) is the embedding and the kernel
-    features; in ``mode="energy"`` the score is the per-sample squared reconstruction error, averaged
-    (``"mean"``) or summed (``"sum"``) over the input's elements."""
+    features; in ``mode="energy"`` the score is the per-sample reconstruction error: the squared error averaged
+    (``"mean"``) or summed (``"sum"``) over the input's elements, or its L2 norm (``"l2"``, EBGAN's D(x)).
+    The ``ebgan`` loss recomputes its energy from ``recon`` and ``input`` with its own ``energy`` setting; the
+    system sets ``energy_reduction`` to match it, so the score (critic accuracy monitors) is on the same scale."""
     score = None
     if mode == "energy":
-        err = (recon - x).pow(2).flatten(1)
-        score = err.mean(dim=1) if energy_reduction == "mean" else err.sum(dim=1)
+        sq = (recon - x).float().pow(2).flatten(1)
+        if energy_reduction == "mean":
+            score = sq.mean(dim=1)
+        elif energy_reduction == "sum":
+            score = sq.sum(dim=1)
+        else:
+            score = torch.sqrt(sq.sum(dim=1) + 1e-12)
     return CriticOutput(score=score, features=code, embedding=code, recon=recon, input=x)
 
 

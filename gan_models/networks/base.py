@@ -75,6 +75,10 @@ class Critic(nn.Module):
     embedding e (spectrally normalised when ``sn``, StudioGAN's SNEmbedding).
     """
 
+    #: a differentiable input augmentation attached by ``gan_models.augment.attach`` (DiffAugment / ADA); applied
+    #: at the entry of ``forward`` / ``forward_features`` in training mode only.  Not a submodule, not state.
+    input_transform = None
+
     def __init__(self, feature_dim: int, n_classes: int = 0, sn: bool = False):
         super().__init__()
         self.feature_dim = int(feature_dim)
@@ -89,9 +93,20 @@ class Critic(nn.Module):
     def embed(self, h: torch.Tensor) -> torch.Tensor:
         return h.flatten(1)
 
+    def transform_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` through the attached augmentation in training mode (unchanged otherwise)."""
+        t = self.input_transform
+        return t(x) if (t is not None and self.training) else x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """φ(x) = embed(trunk(x)) with the attached augmentation (for critics whose score head was replaced)."""
+        return self.embed(self.trunk(self.transform_input(x)))
+
     def forward_features(self, x: torch.Tensor, y: torch.Tensor | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logits (B,), trunk output h, feature vector φ (B, feature_dim))."""
+        """(logits (B,), trunk output h, feature vector φ (B, feature_dim)); ``x`` goes through the attached
+        augmentation first (training mode)."""
+        x = self.transform_input(x)
         if self.head is None:
             raise RuntimeError(f"{type(self).__name__}'s score head was replaced by its system (K+1 head, joint "
                                "critic); call the system's critic, or trunk() / embed() for features")

@@ -41,4 +41,4 @@ def resolve_critic_norm(loss: Any, requested: str | None = None, *, sn: bool = F
 
 
 #: regularizers defined per sample (a BatchNorm critic mixes samples and breaks them)
-PER_SAMPLE_PENALTIES = frozenset({"gradient_penalty", "lipschitz_penalty", "wgan_div_penalty", "r1"})
+PER_SAMPLE_PENALTIES = frozenset({"gradient_penalty", "lipschitz_penalty", "wgan_div_penalty", "r1", "dragan"})

@@ -13,6 +13,7 @@ from gan_models.blocks.norm_act import spectral_norm
 
 class ClassHead(nn.Module):
     """AC-GAN auxiliary classifier (Odena et al., ICML 2017): a linear layer φ → K class logits."""
+    augment_input = False          # reads feature vectors, never images: DiffAugment/ADA skip it
 
     def __init__(self, feature_dim: int, n_classes: int, sn: bool = False):
         super().__init__()
@@ -29,6 +30,7 @@ class KPlusOneHead(nn.Module):
     """Semi-supervised critic (Salimans et al., NeurIPS 2016, Sec. 5): K class logits l_1..l_K, the fake
     class logit fixed to 0, so D(x) = Z/(Z+1) with Z = Σ_k exp(l_k).  :meth:`real_fake_logit` returns
     log Z = logsumexp(l), the logit of "real" under that parametrisation, which any adversarial loss can use."""
+    augment_input = False          # reads feature vectors, never images: DiffAugment/ADA skip it
 
     def __init__(self, feature_dim: int, n_classes: int, sn: bool = False):
         super().__init__()
@@ -50,6 +52,7 @@ class QHead(nn.Module):
     the code outputs).  Returns ``(categorical logits list, continuous means (B, n_continuous))``; the
     continuous codes are modelled as factored Gaussians with unit variance (the InfoGAN MNIST setting; the
     log-likelihood is then −½‖c − μ‖² + const)."""
+    augment_input = False          # reads feature vectors, never images: DiffAugment/ADA skip it
 
     def __init__(self, feature_dim: int, n_categorical: tuple[int, ...] | list[int] = (10,), n_continuous: int = 2,
                  hidden: int = 128, norm: str = "batch"):

@@ -8,7 +8,10 @@ A preset file ``presets/<name>.yaml``::
     params: {loss: nonsaturating, ...}   # keyword arguments of the system's constructor
 
 ``load_preset(name, **overrides)`` merges ``overrides`` into ``params`` (dotted keys address nested
-mappings: ``{"generator.width": 32}``) and returns ``(system_name, params)``.
+mappings: ``{"generator.width": 32}``) and returns ``(system_name, params)``.  A dotted key under a mapping the
+preset does not set starts from the **system's default** of that mapping (``GANSystem.default_params``): with
+LAPGAN's default ``coarse_generator: {name: dcgan, width: 64}``, ``{"coarse_generator.width": 8}`` gives
+``{name: dcgan, width: 8}``, not a mapping without a name.
 """
 from __future__ import annotations
 
@@ -74,9 +77,25 @@ def resolve_preset(name: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     return data
 
 
+def merge_overrides(system: str, params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with ``overrides`` applied (a copy).  A dotted key whose top-level mapping ``params`` does not
+    hold starts from the system's default for it, so the default's other keys (a network's ``name``) stay."""
+    from gan_models import load_all
+    from gan_models.registry import SYSTEMS
+    load_all()
+    params = copy.deepcopy(params)
+    defaults = None
+    for k, v in overrides.items():
+        top = k.split(".")[0]
+        if "." in k and top not in params:
+            if defaults is None:
+                defaults = SYSTEMS.get(system).default_params()
+            if isinstance(defaults.get(top), dict):
+                params[top] = copy.deepcopy(defaults[top])
+        _set_dotted(params, k, v)
+    return params
+
+
 def load_preset(name: str, **overrides: Any) -> tuple[str, dict[str, Any]]:
     data = resolve_preset(name)
-    params = copy.deepcopy(data.get("params", {}))
-    for k, v in overrides.items():
-        _set_dotted(params, k, v)
-    return data["system"], params
+    return data["system"], merge_overrides(data["system"], data.get("params", {}), overrides)

@@ -1,4 +1,4 @@
-"""Gradient penalties on a critic: WGAN-GP, WGAN-LP, WGAN-div and R1 (registered in ``REGULARIZERS``).
+"""Gradient penalties on a critic: WGAN-GP, WGAN-LP, WGAN-div, R1 and DRAGAN (registered in ``REGULARIZERS``).
 
 Signature of every registered regularizer: ``(critic, real, fake, *, weight, ..., critic_kwargs=None)
 -> LossTerms`` with ``total = weight * penalty`` and the unweighted penalty in ``parts``.  ``critic`` is a
@@ -132,3 +132,35 @@ def r1_penalty(critic, real, fake=None, *, gamma: float = 10.0,
     sq = per_sample_sq_norm(g)
     penalty = sq.mean()
     return LossTerms(0.5 * gamma * penalty, {"r1": penalty.detach(), "grad_norm": sq.detach().sqrt().mean()})
+
+
+@REGULARIZERS.register("dragan")
+def dragan_penalty(critic, real, fake=None, *, weight: float = 10.0, center: float = 1.0, noise: str = "code",
+                   scale: float = 0.5, c: float = 10.0, eps: float = NORM_EPS,
+                   critic_kwargs: dict[str, Any] | None = None,
+                   generator: torch.Generator | None = None) -> LossTerms:
+    """DRAGAN (Kodali, Abernethy, Hays, Kira, "On Convergence and Stability of GANs", 2017):
+    λ·E[(‖∇D(x̂)‖₂ − k)²] at points x̂ **near the real data** (no fakes involved), λ = 10, k = 1.
+
+    ``noise``: ``"code"`` (default) the authors' released code (kodalinaveen3/DRAGAN, copied by most
+    re-implementations): x_p = x + ``scale``·std(x)·u, u ~ U[0, 1) per element (std over the whole real batch,
+    ``scale`` = 0.5; the one-sided noise is the code's), then x̂ = x + α(x_p − x) with α ~ U[0, 1] per sample;
+    ``"paper"``: x̂ = x + δ, δ ~ N(0, c·I) with c = 10 (the paper's Sec. 4 "c ∼ 10").  Gradients never reach
+    the generator (only real data is used); per-sample flattened norms as the other penalties.
+    """
+    if not real.is_floating_point():
+        raise TypeError(f"DRAGAN needs floating-point inputs, got {real.dtype}")
+    x = real.detach()
+    if noise == "code":
+        u = torch.rand(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+        perturbed = x + scale * x.std() * u
+        alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype,
+                           generator=generator)
+        points = x + alpha * (perturbed - x)
+    elif noise == "paper":
+        points = x + (c ** 0.5) * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+    else:
+        raise ValueError(f"dragan noise must be 'code' or 'paper', got {noise!r}")
+    g = critic_input_grad(critic, points.requires_grad_(True), critic_kwargs)
+    norms = per_sample_norm(g, eps)
+    return _terms(weight, (norms - center).pow(2).mean(), "dragan", norms)

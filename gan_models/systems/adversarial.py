@@ -4,10 +4,12 @@ A topology composes these pieces instead of re-writing them:
 
 * :func:`build_loss` turns ``"hinge"`` or ``{"name": "wgan_gp", "n_critic": 3}`` into a loss object (one
   object **per critic**: losses with training state, e.g. Fisher GAN's λ, must not be shared by two critics).
-* :func:`require_compatible` raises a clear error for loss/system pairs that cannot work, from the loss's
-  declared needs (``critic_output``, ``uses_discriminator``) and a system's explicit exclusions.
-* :func:`critic_terms` = ``d_loss`` on (real, detached fake) + the loss's default regularizers
-  (``apply_regularizers``: gradient penalties get the detached fakes and the real batch's labels);
+* :func:`checked_loss` builds the loss or raises a clear error for loss/system pairs that cannot work, from the
+  loss's declared needs (``critic_output``, ``uses_discriminator``) and a system's explicit exclusions (the
+  one rule behind every ``SYSTEM.check_loss``).
+* :func:`critic_terms` = ``d_loss`` on (real, detached fake) + the loss's default regularizers and the system's
+  extra ones (``apply_regularizers``: gradient penalties get the detached fakes and the real batch's labels);
+  every system's critic loss goes through it, so the critic statistics (monitors, ADA) see every critic;
   :func:`generator_terms` = ``g_loss`` with the real batch through the critic when ``needs_real_in_g``
   (relativistic losses).
 * :func:`critic_phase` makes the critic :class:`Phase` with the loss's schedule (``critic_repeats``: n_critic and
@@ -24,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from gan_models.critic_stats import report_critic, report_generated
 from gan_models.losses.base import AdversarialLoss, LossTerms, OptimizerSpec
 from gan_models.networks.critic_norm import resolve_critic_norm
 from gan_models.registry import LOSSES, Registry
@@ -52,20 +55,30 @@ def build_loss(spec: LossSpec) -> AdversarialLoss:
         raise ValueError(f"loss {name!r}: bad constants {sorted(params)} ({e})") from None
 
 
-def require_compatible(system: str, loss: AdversarialLoss, name: str, *,
-                       critic_outputs: Iterable[str] = ("score",),
-                       excluded: Mapping[str, str] | None = None) -> None:
-    """Raise ``ValueError`` naming the system, the loss and the reason when they cannot be combined."""
+def checked_loss(system: str, spec: LossSpec, *, critic_outputs: Iterable[str] = ("score",),
+                 allows_no_discriminator: bool = False, excluded: Mapping[str, str] | None = None
+                 ) -> AdversarialLoss:
+    """The loss built from ``spec``, or ``ValueError("system 'X' cannot use loss 'Y': <reason>")`` when the
+    system cannot train it: excluded by name (with the system's reason), no discriminator (GMMN) unless the
+    system can run G-only, or a critic output (``loss.critic_output``) the system does not build.
+
+    The one compatibility rule of the zoo: ``GANSystem.check_loss`` calls it with the system's class
+    attributes (``critic_outputs``, ``allows_no_discriminator``, ``excluded``)."""
+    loss = build_loss(spec)
+    name = loss_name(spec)
     excluded = dict(excluded or {})
     if name in excluded:
         raise ValueError(f"system {system!r} cannot use loss {name!r}: {excluded[name]}")
     if not loss.uses_discriminator:
+        if allows_no_discriminator:
+            return loss
         raise ValueError(f"system {system!r} cannot use loss {name!r}: the loss has no discriminator "
                          f"(moment matching on samples), but {system} is defined by its critics")
     allowed = tuple(critic_outputs)
     if loss.critic_output not in allowed:
         raise ValueError(f"system {system!r} cannot use loss {name!r}: the loss needs a critic returning "
                          f"{loss.critic_output!r} outputs; {system} builds critics returning {list(allowed)}")
+    return loss
 
 
 def compatible_losses(system_cls: Any) -> list[str]:
@@ -129,40 +142,49 @@ def _critic_kwargs(y: torch.Tensor | None) -> dict[str, Any]:
 
 def critic_terms(loss: AdversarialLoss, critic: Callable, real: torch.Tensor, fake: torch.Tensor, *,
                  y: torch.Tensor | None = None, fake_y: torch.Tensor | None = None,
-                 real_out: Any = None, fake_out: Any = None) -> LossTerms:
-    """Critic loss on (real, fake.detach()) plus the loss's regularizers (penalties use the real labels).
+                 real_out: Any = None, fake_out: Any = None,
+                 extra_regularizers: Iterable[tuple[str, dict[str, Any]]] = (),
+                 d_loss: Callable[[Any, Any], LossTerms] | None = None) -> LossTerms:
+    """The critic loss of every system: ``d_loss`` on (real, fake.detach()) plus the loss's default
+    regularizers and ``extra_regularizers`` (gradient penalties on the detached batches, with the real labels).
 
     ``real_out`` / ``fake_out``: the critic's outputs when the system already computed them (e.g. with
     ``forward_features`` for an auxiliary head), so the critic is not run twice on the same batch.
+    ``d_loss``: a replacement of ``loss.d_loss(real_out, fake_out)`` for systems whose critic objective
+    combines several calls of the loss (StackGAN's matching-aware critic, VAE-GAN's two kinds of fakes).
+    The critic's outputs are reported to :mod:`gan_models.critic_stats` (critic accuracy, ADA's r_t).
     """
     fake = fake.detach()
     kw = _critic_kwargs(y)
     fkw = _critic_kwargs(fake_y if fake_y is not None else y)
     real_out = critic(real, **kw) if real_out is None else real_out
     fake_out = critic(fake, **fkw) if fake_out is None else fake_out
-    terms = loss.d_loss(real_out, fake_out)
-    return terms + apply_regularizers(loss, critic, real, fake, critic_kwargs=kw or None)
+    report_critic(loss, real_out, fake_out)
+    terms = loss.d_loss(real_out, fake_out) if d_loss is None else d_loss(real_out, fake_out)
+    return terms + apply_regularizers(loss, critic, real, fake, extra=extra_regularizers,
+                                      critic_kwargs=kw or None)
 
 
 def generator_terms(loss: AdversarialLoss, critic: Callable, fake: torch.Tensor, real: torch.Tensor | None = None,
                     *, y: torch.Tensor | None = None, real_y: torch.Tensor | None = None,
-                    fake_out: Any = None) -> LossTerms:
+                    fake_out: Any = None, real_out: Any = None) -> LossTerms:
     """Generator loss on ``critic(fake)`` (or the given ``fake_out``); a relativistic loss also gets
-    ``critic(real)``."""
-    real_out = None
-    if loss.needs_real_in_g:
+    ``critic(real)`` (or the given ``real_out``).  The fakes (and reals) are reported to
+    :mod:`gan_models.critic_stats` (output diversity)."""
+    report_generated(fake, real)
+    if loss.needs_real_in_g and real_out is None:
         if real is None:
             raise ValueError(f"{type(loss).__name__} needs a real batch in the generator step")
         real_out = critic(real, **_critic_kwargs(real_y if real_y is not None else y))
     fake_out = critic(fake, **_critic_kwargs(y)) if fake_out is None else fake_out
-    return loss.g_loss(fake_out, real_out)
+    return loss.g_loss(fake_out, real_out if loss.needs_real_in_g else None)
 
 
 def critic_phase(name: str, optimizer: str, compute: Callable[[Batch, int], LossTerms], loss: AdversarialLoss,
-                 critics: nn.Module | list[nn.Module], networks: tuple[str, ...] = ()) -> Phase:
+                 critics: nn.Module | list[nn.Module]) -> Phase:
     """A critic phase on the loss's schedule with its post-step hook (clipping, retraction, Fisher λ)."""
     return Phase(name=name, optimizer=optimizer, compute=compute, repeats=loss.critic_repeats,
-                 after_step=lambda terms: loss.after_critic_step(critics, terms), networks=networks)
+                 after_step=lambda terms: loss.after_critic_step(critics, terms))
 
 
 def sample_latent(n: int, dim: int, device: torch.device, prior: str = "normal") -> torch.Tensor:

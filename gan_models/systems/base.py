@@ -13,13 +13,14 @@ Training-state scalars (step counters, Fisher lambda, image pools) go through :m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from gan_models.losses.base import LossTerms, OptimizerSpec
+from gan_models.training.options import TrainingOptions
 
 Batch = dict[str, torch.Tensor]
 
@@ -32,8 +33,6 @@ class Phase:
     compute: Callable[[Batch, int], LossTerms]
     repeats: int | Callable[[int], int] = 1
     after_step: Callable[[LossTerms], None] | None = None
-    # networks whose gradients this phase produces and steps (for freezing the rest / DDP no_sync decisions)
-    networks: tuple[str, ...] = ()
     # optional adaptive schedule: checked before every repeat after the first; True ends the phase early
     # (``repeats`` is then the maximum), e.g. DDcGAN's "train D while its loss > 1.7, at most 20 times"
     stop_early: Callable[[int], bool] | None = None
@@ -58,11 +57,36 @@ def unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "module", module)
 
 
+#: the key under which :func:`step_cache` keeps per-step values inside a batch dict
+STEP_CACHE_KEY = "_step_cache"
+
+
+def step_cache(batch: Batch, step: int) -> dict[str, Any]:
+    """A dict that lives as long as ``batch`` and belongs to generator step ``step``: outputs computed once per
+    step and reused by later phases (fakes of the G phase for the critics, stage outputs for several critics).
+
+    Kept **inside** the batch dict (the trainer makes a fresh dict per step and micro-batch), so it can never
+    be confused with another batch: a cache keyed on ``id(batch)`` could hit a new batch that reuses a freed
+    dict's address.  A batch reused for another step gets a fresh cache."""
+    cache = batch.get(STEP_CACHE_KEY)
+    if not isinstance(cache, dict) or cache.get("step") != step:
+        cache = {"step": step}
+        batch[STEP_CACHE_KEY] = cache      # type: ignore[assignment]
+    return cache
+
+
 class GANSystem(nn.Module):
     """Base class of every topology."""
 
+    name = "system"
     #: what ``batch`` must contain, e.g. ("a", "b") for fusion, ("x",) for unconditional, ("x", "y") conditional
     batch_keys: tuple[str, ...] = ("x",)
+    #: what this system's critics return (a loss needing another ``critic_output`` is refused)
+    critic_outputs: tuple[str, ...] = ("score",)
+    #: whether a loss without a discriminator (GMMN) is allowed (a G-only system)
+    allows_no_discriminator: bool = False
+    #: losses refused by name, with the reason
+    excluded: Mapping[str, str] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,6 +95,37 @@ class GANSystem(nn.Module):
         self.aux = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long), persistent=True)
+        self.training_options = TrainingOptions()
+
+    # ---- loss compatibility (one rule for every system: ``adversarial.checked_loss``) ----
+    @classmethod
+    def check_loss(cls, spec: Any):
+        """The loss built from ``spec``; ``ValueError("system 'X' cannot use loss 'Y': <reason>")`` otherwise."""
+        from gan_models.systems.adversarial import checked_loss
+        return checked_loss(cls.name, spec, critic_outputs=cls.critic_outputs,
+                            allows_no_discriminator=cls.allows_no_discriminator, excluded=cls.excluded)
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """The system's default parameters: its ``config_cls`` dataclass defaults, else its constructor's keyword
+        defaults (presets merge dotted overrides into these, ``gan_models.presets.merge_overrides``)."""
+        import dataclasses
+        import inspect
+        config = getattr(cls, "config_cls", None)
+        if config is not None and dataclasses.is_dataclass(config):
+            return {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                    for f in dataclasses.fields(config)
+                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+        return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    @classmethod
+    def compatible_losses(cls) -> list[str]:
+        """Names of the registered losses this system accepts."""
+        from gan_models import load_all
+        from gan_models.systems.adversarial import compatible_losses
+        load_all()
+        return compatible_losses(cls)
 
     # ---- to implement ----
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -81,8 +136,25 @@ class GANSystem(nn.Module):
 
     # ---- helpers ----
     def setup(self) -> "GANSystem":
-        """Create the optimizers (call after moving to the device and after wrapping networks)."""
+        """Create the optimizers and the learning-rate schedulers (call after moving to the device and after
+        wrapping networks)."""
         self.optimizers = self.configure_optimizers()
+        self.training_options.make_schedulers(self.optimizers)
+        return self
+
+    def configure_training(self, *, scheduler: Mapping[str, Any] | None = None,
+                           augment: Mapping[str, Any] | None = None,
+                           monitors: Mapping[str, Any] | None = None) -> "GANSystem":
+        """The generic training options every system accepts (``gan_models.build`` / ``SYSTEMS.build`` take them
+        as the preset keys ``scheduler``, ``augment``, ``monitors``): a learning-rate schedule stepped per
+        generator step (:mod:`gan_models.training.schedules`), DiffAugment / ADA applied to every critic input
+        (:mod:`gan_models.augment`) and the trainer's stability-monitor policy
+        (:mod:`gan_models.training.monitors`).  Validated here; schedulers are created by :meth:`setup`."""
+        self.training_options.detach_augment()
+        self.training_options = TrainingOptions.parse(scheduler=scheduler, augment=augment, monitors=monitors)
+        self.training_options.attach_augment(self.discriminators)
+        if self.optimizers:
+            self.training_options.make_schedulers(self.optimizers)
         return self
 
     def wrap_networks(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
@@ -117,12 +189,14 @@ class GANSystem(nn.Module):
                 unwrap(m).load_state_dict(saved[k])
 
     def checkpoint_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "networks": self.network_state(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "step_count": int(self.step_count),
             "extra": self.extra_state(),
         }
+        state.update(self.training_options.state_dict())
+        return state
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:
         self.load_network_state(state["networks"])
@@ -132,3 +206,4 @@ class GANSystem(nn.Module):
             o.load_state_dict(state["optimizers"][k])
         self.step_count.fill_(int(state["step_count"]))
         self.load_extra_state(state.get("extra", {}))
+        self.training_options.load_state_dict(state)

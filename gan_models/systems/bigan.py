@@ -9,8 +9,9 @@ from gan_models.losses.base import LossTerms
 from gan_models.losses.f_divergence import FGANLoss
 from gan_models.networks.autoencoder import make_encoder
 from gan_models.networks.joint import JointCritic
+from gan_models.critic_stats import report_generated
 from gan_models.registry import SYSTEMS
-from gan_models.regularizers.apply import apply_regularizers
+from gan_models.systems.adversarial import critic_terms
 from gan_models.systems.base import Batch
 from gan_models.systems.single_pair import SinglePairSystem
 
@@ -72,10 +73,10 @@ class BiGAN(SinglePairSystem):
         real = self.real(batch)
         with torch.no_grad():
             real_pair, fake_pair = self.pairs(real)
-        terms = self.loss.d_loss(self.critic(real_pair), self.critic(fake_pair))
-        return terms + apply_regularizers(self.loss, self.critic, real_pair, fake_pair) \
-            + self.extra_regularizers(real_pair, fake_pair)
+        return critic_terms(self.loss, self.critic, real_pair, fake_pair, extra_regularizers=self.regularizers)
 
     def g_step(self, batch: Batch, step: int) -> LossTerms:
-        real_pair, fake_pair = self.pairs(self.real(batch))
+        real = self.real(batch)
+        real_pair, fake_pair = self.pairs(real)
+        report_generated(self.discriminators["D"].unpack(fake_pair)[0], real)
         return self.loss.d_loss(self.critic(fake_pair), self.critic(real_pair))

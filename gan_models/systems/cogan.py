@@ -26,8 +26,7 @@ from gan_models.losses.base import LossTerms
 from gan_models.networks.shared import TiedEnsemble, execution_units, first_layers, last_layers
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
 from gan_models.systems.adversarial import (build_loss, build_net, critic_terms, generator_terms, load_loss_state,
-                                            loss_name, loss_state, optimizer_spec, require_compatible, require_keys,
-                                            sample_latent, shape_defaults)
+                                            loss_state, optimizer_spec, require_keys, sample_latent, shape_defaults)
 from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
 
 EXCLUDED = {"mcgan_cov": "it needs critics ending in McGAN's Stiefel covariance head"}
@@ -52,6 +51,8 @@ class CoGANConfig:
 class CoGAN(GANSystem):
     name = "cogan"
     batch_keys = ("a", "b")
+    excluded = EXCLUDED
+    config_cls = CoGANConfig
 
     def __init__(self, **params: Any):
         super().__init__()
@@ -75,10 +76,6 @@ class CoGAN(GANSystem):
         self.discriminators["d"] = TiedEnsemble(make_d, 2, last_layers(
             d_units, n_d - 1 if cfg.shared_d_layers is None else cfg.shared_d_layers))
         self._last_terms: dict[str, LossTerms] = {}
-
-    @classmethod
-    def check_loss(cls, spec: Any) -> None:
-        require_compatible(cls.name, build_loss(spec), loss_name(spec), excluded=EXCLUDED)
 
     def critic(self, domain: str):
         d, i = self.discriminators["d"], DOMAINS.index(domain)
@@ -126,8 +123,8 @@ class CoGAN(GANSystem):
 
     def phases(self) -> list[Phase]:
         return [Phase("D", "d", self._d_compute, repeats=self.losses["a"].critic_repeats,
-                      after_step=self._after_d_step, networks=("d",)),
-                Phase("G", "g", self._g_compute, networks=("g",))]
+                      after_step=self._after_d_step),
+                Phase("G", "g", self._g_compute)]
 
     def extra_state(self) -> dict[str, Any]:
         return {"loss": loss_state(self.losses)}

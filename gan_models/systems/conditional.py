@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from gan_models.losses.base import LossTerms
 from gan_models.networks.base import Critic
 from gan_models.networks.heads import ClassHead, KPlusOneHead
+from gan_models.critic_stats import report_generated
 from gan_models.registry import SYSTEMS
-from gan_models.regularizers.apply import apply_regularizers
 from gan_models.systems.adversarial import critic_terms, generator_terms, loss_name
 from gan_models.systems.base import Batch
 from gan_models.systems.single_pair import SinglePairSystem
@@ -110,7 +110,7 @@ class CGAN(_Labelled):
         real, y = self.real(batch), self.labels(batch)
         with torch.no_grad():
             fake = self.generate(real.shape[0], real.device, y=y)
-        return critic_terms(self.loss, self.critic, real, fake, y=y) + self.extra_regularizers(real, fake, y)
+        return critic_terms(self.loss, self.critic, real, fake, y=y, extra_regularizers=self.regularizers)
 
     def g_step(self, batch: Batch, step: int) -> LossTerms:
         real, y = self.real(batch), self.labels(batch)
@@ -166,22 +166,20 @@ class ACGAN(_TrunkHeadSystem):
             fake = self.generate(real.shape[0], real.device, y=y_fake)
         real_logit, real_phi = self.trunk_outputs(real)
         fake_logit, fake_phi = self.trunk_outputs(fake)
-        terms = self.loss.d_loss(real_logit, fake_logit)
+        terms = critic_terms(self.loss, self.critic, real, fake, real_out=real_logit, fake_out=fake_logit,
+                             extra_regularizers=self.regularizers)
         cls = self.discriminators["cls"]
         ce_real = F.cross_entropy(cls(real_phi).float(), y)
         ce_fake = F.cross_entropy(cls(fake_phi).float(), y_fake)
-        terms = terms + apply_regularizers(self.loss, self.critic, real, fake)
         return terms + LossTerms(self.lambda_cls * (ce_real + ce_fake),
-                                 {"cls_real": ce_real.detach(), "cls_fake": ce_fake.detach()}) \
-            + self.extra_regularizers(real, fake)
+                                 {"cls_real": ce_real.detach(), "cls_fake": ce_fake.detach()})
 
     def g_step(self, batch: Batch, step: int) -> LossTerms:
         real = self.real(batch)
         y_fake = self.random_labels(real.shape[0], real.device)
         fake = self.generate(real.shape[0], real.device, y=y_fake)
         fake_logit, fake_phi = self.trunk_outputs(fake)
-        real_logit = self.trunk_outputs(real)[0] if self.loss.needs_real_in_g else None
-        terms = self.loss.g_loss(fake_logit, real_logit)
+        terms = generator_terms(self.loss, self.critic, fake, real, fake_out=fake_logit)
         ce = F.cross_entropy(self.discriminators["cls"](fake_phi).float(), y_fake)
         return terms + LossTerms(self.lambda_cls * ce, {"cls_fake": ce.detach()})
 
@@ -233,8 +231,7 @@ class SSGAN(_TrunkHeadSystem):
         return self.generators["G"](self.noise(n, device))
 
     def class_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        d = self.discriminators["D"]
-        phi = d.embed(d.trunk(x))
+        phi = self.discriminators["D"].features(x)
         return self.discriminators["kp1"](phi), phi
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -246,21 +243,22 @@ class SSGAN(_TrunkHeadSystem):
             fake = self.generate(real.shape[0], real.device)
         real_l, _ = self.class_logits(real)
         fake_l, _ = self.class_logits(fake)
-        terms = self.loss.d_loss(KPlusOneHead.real_fake_logit(real_l), KPlusOneHead.real_fake_logit(fake_l))
+        terms = critic_terms(self.loss, self.critic, real, fake, real_out=KPlusOneHead.real_fake_logit(real_l),
+                             fake_out=KPlusOneHead.real_fake_logit(fake_l), extra_regularizers=self.regularizers)
         labelled = y >= 0
         if bool(labelled.any()):
             sup = F.cross_entropy(real_l[labelled].float(), y[labelled])
         else:
             sup = real_l.sum() * 0.0
         return terms + LossTerms(self.lambda_sup * sup, {"sup_ce": sup.detach(),
-                                                         "n_labelled": labelled.sum().float()}) \
-            + self.extra_regularizers(real, fake)
+                                                         "n_labelled": labelled.sum().float()})
 
     def g_step(self, batch: Batch, step: int) -> LossTerms:
         real = self.real(batch)
         fake = self.generate(real.shape[0], real.device)
         if self.g_objective == "adversarial":
             return generator_terms(self.loss, self.critic, fake, real)
+        report_generated(fake, real)
         with torch.no_grad():
             real_phi = self.class_logits(real)[1]
         fake_phi = self.class_logits(fake)[1]

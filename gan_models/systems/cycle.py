@@ -24,9 +24,8 @@ from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.registry import DISCRIMINATORS, GENERATORS
 from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, critic_terms, generator_terms,
-                                            load_loss_state, loss_name, loss_state, optimizer_spec,
-                                            require_compatible, require_keys, shape_defaults)
-from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer, unwrap
+                                            load_loss_state, loss_state, optimizer_spec, require_keys, shape_defaults)
+from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer, step_cache, unwrap
 from gan_models.systems.image_pool import ImagePool
 
 EXCLUDED = {"mcgan_cov": "it needs critics ending in McGAN's Stiefel covariance head"}
@@ -55,6 +54,7 @@ class CycleSystem(GANSystem):
     name = "cycle"
     batch_keys = ("a", "b")
     config_cls = CycleConfig
+    excluded = EXCLUDED
     order: Literal["g_first", "d_first"] = "g_first"
 
     def __init__(self, **params: Any):
@@ -71,7 +71,6 @@ class CycleSystem(GANSystem):
             self.discriminators[d] = build_net(DISCRIMINATORS, cfg.discriminator, defaults=shape_defaults(shapes[d]),
                                                critic_loss=self.losses[d])
         self.pools = {d: ImagePool(cfg.pool_size) for d in DOMAINS}
-        self._fake_cache: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
 
     @staticmethod
     def _translator_defaults(src: list[int], dst: list[int]) -> dict[str, Any]:
@@ -80,10 +79,6 @@ class CycleSystem(GANSystem):
         if len(src) == 3 and len(dst) == 3:
             out.update(in_channels=src[0], out_channels=dst[0])
         return out
-
-    @classmethod
-    def check_loss(cls, spec: Any) -> None:
-        require_compatible(cls.name, build_loss(spec), loss_name(spec), excluded=EXCLUDED)
 
     def validate(self) -> None:
         cfg = self.cfg
@@ -118,12 +113,13 @@ class CycleSystem(GANSystem):
         return opts
 
     def _fakes(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
-        """Fakes of each domain for the critics: the G phase's (cached) or, critic-first, fresh ones."""
-        key = (id(batch), step)
-        if key not in self._fake_cache:
+        """Fakes of each domain for the critics: the G phase's (kept in the batch's step cache) or, critic-first,
+        fresh ones (made once per step for both critics)."""
+        cache = step_cache(batch, step)
+        if "fakes" not in cache:
             with torch.no_grad():
-                self._fake_cache = {key: {"a": self.translate(batch["b"], "ba"), "b": self.translate(batch["a"], "ab")}}
-        return self._fake_cache[key]
+                cache["fakes"] = {"a": self.translate(batch["b"], "ba"), "b": self.translate(batch["a"], "ab")}
+        return cache["fakes"]
 
     def _d_compute(self, domain: str):
         def compute(batch: Batch, step: int) -> LossTerms:
@@ -145,7 +141,7 @@ class CycleSystem(GANSystem):
         cfg = self.cfg
         real = {"a": batch["a"], "b": batch["b"]}
         fake = {"b": self.translate(real["a"], "ab"), "a": self.translate(real["b"], "ba")}
-        self._fake_cache = {(id(batch), step): {k: v.detach() for k, v in fake.items()}}
+        step_cache(batch, step)["fakes"] = {k: v.detach() for k, v in fake.items()}
         w_gan, w_rec = self.reconstruction_weight(step)
         terms = LossTerms(torch.zeros((), device=real["a"].device))
         for d in DOMAINS:
@@ -162,9 +158,9 @@ class CycleSystem(GANSystem):
         return terms
 
     def phases(self) -> list[Phase]:
-        g = Phase("G", "g", self._g_compute, repeats=self.cfg.g_repeats, networks=("ab", "ba"))
-        ds = [critic_phase(f"D_{d.upper()}", f"d_{d}", self._d_compute(d), self.losses[d], self.discriminators[d],
-                           networks=(d,)) for d in DOMAINS]
+        g = Phase("G", "g", self._g_compute, repeats=self.cfg.g_repeats)
+        ds = [critic_phase(f"D_{d.upper()}", f"d_{d}", self._d_compute(d), self.losses[d], self.discriminators[d])
+              for d in DOMAINS]
         return [g, *ds] if self.order == "g_first" else [*ds, g]
 
     # ---- training state ----

@@ -45,10 +45,10 @@ from gan_models.fusion_colour import fuse_colour
 from gan_models.losses.base import AdversarialLoss, LossTerms
 from gan_models.losses.content import ContentTerm, content_loss, match_resolution, parse_content_terms
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS, Registry
-from gan_models.systems.adversarial import (LossSpec, build_loss, build_net, compatible_losses, critic_terms,
+from gan_models.systems.adversarial import (LossSpec, build_net, critic_terms,
                                             generator_terms, load_loss_state, loss_name, loss_state,
                                             optimizer_spec, require_keys)
-from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
+from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer, step_cache
 from gan_models.systems.fusion_balance import build_balance
 from gan_models.tissue_labels import dense_structure_mask, one_hot_labels, tissue_labels
 from gan_models.config import from_dict
@@ -117,26 +117,9 @@ class JudgeSpec:
 class FusionSystem(GANSystem):
     name = "fusion"
     batch_keys: tuple[str, ...] = ("a", "b")
-    #: a fusion critic returns a score (logits or a patch map)
+    #: a fusion critic returns a score (logits or a patch map); ``check_loss`` / ``compatible_losses``: the
+    #: zoo's one rule (``GANSystem.check_loss``)
     critic_outputs: tuple[str, ...] = ("score",)
-
-    @classmethod
-    def check_loss(cls, spec: LossSpec) -> AdversarialLoss:
-        loss = build_loss(spec)
-        name = loss_name(spec)
-        if not loss.uses_discriminator:
-            raise ValueError(f"system {cls.name!r} cannot use loss {name!r}: fusion models are defined by their "
-                             f"critics and the loss has none")
-        if loss.critic_output not in cls.critic_outputs:
-            raise ValueError(f"system {cls.name!r} cannot use loss {name!r}: it needs critics returning "
-                             f"{loss.critic_output!r}; fusion critics return a score")
-        return loss
-
-    @classmethod
-    def compatible_losses(cls) -> list[str]:
-        from gan_models import load_all
-        load_all()
-        return compatible_losses(cls)
 
     def __init__(self, loss: LossSpec = "nonsaturating", *, stages: dict[str, dict[str, Any]] | None = None,
                  judges: dict[str, dict[str, Any]] | None = None, output: str = "last", b_scale: int = 1,
@@ -299,12 +282,12 @@ class FusionSystem(GANSystem):
     def _fused_for_critics(self, batch: Batch, step: int) -> list[torch.Tensor]:
         """Stage outputs without gradients, computed once per (step, batch) for all critic phases/repeats
         (G does not change during them)."""
-        key = (step, id(batch["a"]))
-        if self._cache.get("key") != key:
+        cache = step_cache(batch, step)          # kept in the batch dict: never confused with another batch
+        if "outs" not in cache:
             with torch.no_grad():
-                outs = self.run_stages(batch)
-            self._cache = {"key": key, "outs": outs}
-        return self._cache["outs"]
+                cache["outs"] = self.run_stages(batch)
+        self._cache = cache
+        return cache["outs"]
 
     def d_terms(self, name: str, batch: Batch, outs: list[torch.Tensor]) -> LossTerms:
         real, fake = self._judge_inputs(name, batch, outs)
@@ -404,10 +387,9 @@ class FusionSystem(GANSystem):
             else:
                 repeats, stop = self.losses[k].critic_repeats, None
             phases.append(Phase(f"D_{k}", f"D_{k}", self._d_compute(k), repeats=repeats, after_step=self._d_after(k),
-                                networks=(k,), stop_early=stop))
+                                stop_early=stop))
         phases.append(Phase("G", "G", self._g_compute, after_step=self._g_after,
                             repeats=self.balance.g_repeats if self.balance is not None else 1,
-                            networks=tuple(self.generators.keys()),
                             stop_early=self.balance.stop_g if self.balance is not None else None))
         return phases
 

@@ -23,9 +23,8 @@ from gan_models.losses.base import AdversarialLoss, LossTerms
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
 from gan_models.systems.adversarial import (LossSpec, build_loss, build_net, critic_terms, generator_terms,
                                             load_loss_state, loss_name, loss_state, optimizer_spec, require_keys)
-from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
+from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer, step_cache
 from gan_models.systems.cyclegan import CycleGAN, CycleGANConfig
-from gan_models.systems.fusion import FusionSystem
 from gan_models.tissue_labels import foreground_mask
 
 
@@ -33,11 +32,6 @@ from gan_models.tissue_labels import foreground_mask
 class SynthesisSystem(GANSystem):
     name = "synthesis"
     critic_outputs: tuple[str, ...] = ("score",)
-
-    @classmethod
-    def check_loss(cls, spec: LossSpec) -> AdversarialLoss:
-        """Score-critic losses only (the same rule as fusion systems)."""
-        return FusionSystem.check_loss.__func__(cls, spec)
 
     def __init__(self, loss: LossSpec = "lsgan", *, inputs: list[str] = ("a",), targets: list[str] = ("b",),
                  generator: Mapping[str, Any] | None = None, discriminator: Mapping[str, Any] | None = None,
@@ -64,7 +58,6 @@ class SynthesisSystem(GANSystem):
             dspec.setdefault("in_channels", len(self.inputs) + 1)
             self.discriminators[t] = build_net(DISCRIMINATORS, dspec, critic_loss=self.losses[t])
         self._g_opt, self._d_opt, self.d_steps = g_optimizer, d_optimizer, d_steps
-        self._cache: dict[str, Any] = {}
 
     # ---- data
     def _inputs(self, batch: Batch) -> list[torch.Tensor]:
@@ -91,11 +84,12 @@ class SynthesisSystem(GANSystem):
 
     # ---- phases
     def _fakes(self, batch: Batch, step: int) -> list[torch.Tensor]:
-        key = (step, id(batch[self.inputs[0]]))
-        if self._cache.get("key") != key:
+        """G's outputs without gradients, made once per step for all critic phases (kept in the batch)."""
+        cache = step_cache(batch, step)
+        if "outs" not in cache:
             with torch.no_grad():
-                self._cache = {"key": key, "outs": self.generators["G"](self._inputs(batch))}
-        return self._cache["outs"]
+                cache["outs"] = self.generators["G"](self._inputs(batch))
+        return cache["outs"]
 
     def _d_compute(self, t: str):
         i = self.targets.index(t)
@@ -135,9 +129,8 @@ class SynthesisSystem(GANSystem):
             loss, critic = self.losses[t], self.discriminators[t]
             out.append(Phase(f"D_{t}", f"D_{t}", self._d_compute(t),
                              repeats=int(self.d_steps) if self.d_steps is not None else loss.critic_repeats,
-                             after_step=lambda terms, loss=loss, critic=critic: loss.after_critic_step(critic, terms),
-                             networks=(t,)))
-        out.append(Phase("G", "G", self._g_compute, networks=("G",)))
+                             after_step=lambda terms, loss=loss, critic=critic: loss.after_critic_step(critic, terms)))
+        out.append(Phase("G", "G", self._g_compute))
         return out
 
     def extra_state(self) -> dict[str, Any]:

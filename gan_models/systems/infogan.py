@@ -10,8 +10,8 @@ from gan_models.losses.base import LossTerms
 from gan_models.networks.base import Critic
 from gan_models.networks.heads import QHead
 from gan_models.registry import SYSTEMS
-from gan_models.regularizers.apply import apply_regularizers
 from gan_models.regularizers.mutual_information import infogan_mutual_information
+from gan_models.systems.adversarial import critic_terms, generator_terms
 from gan_models.systems.base import Batch
 from gan_models.systems.single_pair import SinglePairSystem
 
@@ -83,18 +83,17 @@ class InfoGAN(SinglePairSystem):
         with torch.no_grad():
             fake = self.generate(real.shape[0], real.device, codes=codes)
         d = self.discriminators["D"]
-        real_logit = d(real)
         fake_logit, _, fake_phi = d.forward_features(fake)
-        terms = self.loss.d_loss(real_logit, fake_logit) + apply_regularizers(self.loss, self.critic, real, fake)
+        terms = critic_terms(self.loss, self.critic, real, fake, fake_out=fake_logit,
+                             extra_regularizers=self.regularizers)
         if self.mi_in_d:
             terms = terms + self.mutual_information(fake_phi, codes)
-        return terms + self.extra_regularizers(real, fake)
+        return terms
 
     def g_step(self, batch: Batch, step: int) -> LossTerms:
         real = self.real(batch)
         codes = self.sample_codes(real.shape[0], real.device)
         fake = self.generate(real.shape[0], real.device, codes=codes)
-        d = self.discriminators["D"]
-        fake_logit, _, fake_phi = d.forward_features(fake)
-        real_logit = d(real) if self.loss.needs_real_in_g else None
-        return self.loss.g_loss(fake_logit, real_logit) + self.mutual_information(fake_phi, codes)
+        fake_logit, _, fake_phi = self.discriminators["D"].forward_features(fake)
+        return (generator_terms(self.loss, self.critic, fake, real, fake_out=fake_logit)
+                + self.mutual_information(fake_phi, codes))

@@ -26,8 +26,7 @@ from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
 from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, critic_terms, generator_terms,
-                                            load_loss_state, loss_name, loss_state, optimizer_spec,
-                                            require_compatible, require_keys, sample_latent)
+                                            load_loss_state, loss_state, optimizer_spec, require_keys, sample_latent)
 from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
 
 EXCLUDED = {"mcgan_cov": "it needs critics ending in McGAN's Stiefel covariance head"}
@@ -94,6 +93,8 @@ class LAPGANConfig:
 class LAPGAN(GANSystem):
     name = "lapgan"
     batch_keys = ("x",)
+    excluded = EXCLUDED
+    config_cls = LAPGANConfig
 
     def __init__(self, **params: Any):
         super().__init__()
@@ -121,10 +122,6 @@ class LAPGAN(GANSystem):
             self.discriminators[str(k)] = build_net(DISCRIMINATORS, cfg.level_discriminator, defaults={
                 "in_channels": 2 * c, "size": sizes[k], "in_shape": [2 * c, *sizes[k]]},
                 critic_loss=self.losses[str(k)])
-
-    @classmethod
-    def check_loss(cls, spec: Any) -> None:
-        require_compatible(cls.name, build_loss(spec), loss_name(spec), excluded=EXCLUDED)
 
     @property
     def levels(self) -> int:
@@ -198,8 +195,8 @@ class LAPGAN(GANSystem):
         for k in reversed(range(self.levels)):
             key = str(k)
             out.append(critic_phase(f"D_{k}", f"d_{k}", self._d_compute(k), self.losses[key],
-                                    self.discriminators[key], networks=(key,)))
-            out.append(Phase(f"G_{k}", f"g_{k}", self._g_compute(k), networks=(key,)))
+                                    self.discriminators[key]))
+            out.append(Phase(f"G_{k}", f"g_{k}", self._g_compute(k)))
         return out
 
     def extra_state(self) -> dict[str, Any]:

@@ -36,8 +36,8 @@ from gan_models.networks.heads import ClassHead
 from gan_models.networks.shared import TiedEnsemble, execution_units
 from gan_models.registry import DISCRIMINATORS, GENERATORS
 from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, critic_terms, generator_terms,
-                                            load_loss_state, loss_name, loss_state, optimizer_spec,
-                                            require_compatible, require_keys, sample_latent, shape_defaults)
+                                            load_loss_state, loss_state, optimizer_spec, require_keys, sample_latent,
+                                            shape_defaults)
 from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
 
 EXCLUDED = {"mcgan_cov": "it needs a critic ending in McGAN's Stiefel covariance head; this system's critic "
@@ -68,6 +68,7 @@ class MultiGeneratorSystem(GANSystem):
     name = "multi_generator"
     batch_keys = ("x",)
     config_cls = MultiGeneratorConfig
+    excluded = EXCLUDED
 
     def __init__(self, **params: Any):
         super().__init__()
@@ -94,10 +95,6 @@ class MultiGeneratorSystem(GANSystem):
         self.aux["classifier"] = ClassHead(critic.feature_dim, k, sn=bool(cfg.discriminator.get("sn", False)))
 
     # ---- configuration hooks ----
-    @classmethod
-    def check_loss(cls, spec: Any) -> None:
-        require_compatible(cls.name, build_loss(spec), loss_name(spec), excluded=EXCLUDED)
-
     def shared_units(self, units, n: int | None) -> list[str]:
         raise NotImplementedError
 
@@ -177,11 +174,11 @@ class MultiGeneratorSystem(GANSystem):
 
     def phases(self) -> list[Phase]:
         phases = [critic_phase("D", "d", self._d_compute, self.loss,
-                               [self.discriminators["d"], self.aux["classifier"]], networks=("d", "classifier"))]
+                               [self.discriminators["d"], self.aux["classifier"]])]
         if self.cfg.g_update == "joint":
-            phases.append(Phase("G", "g", self._g_joint, networks=("g",)))
+            phases.append(Phase("G", "g", self._g_joint))
         else:
-            phases += [Phase(f"G_{i}", "g", self._g_single(i), networks=("g",)) for i in range(self.k)]
+            phases += [Phase(f"G_{i}", "g", self._g_single(i)) for i in range(self.k)]
         return phases
 
     def extra_state(self) -> dict[str, Any]:

@@ -23,18 +23,18 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from gan_models.losses.base import AdversarialLoss, LossTerms
+from gan_models.critic_stats import report_generated
+from gan_models.losses.base import LossTerms
 from gan_models.losses.ipm import McGANCov
 from gan_models.networks.adapters import FeatureCritic, with_mcgan_cov_head
 from gan_models.networks.critic_norm import resolve_critic_norm
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
-from gan_models.regularizers.apply import apply_regularizers
-from gan_models.systems.adversarial import (LossSpec, _accepts, build_loss, build_net, compatible_losses, critic_phase,
-                                            critic_terms, generator_terms, loss_name, optimizer_spec,
-                                            require_keys, sample_latent)
+from gan_models.systems.adversarial import (LossSpec, _accepts, build_net, critic_phase, critic_terms,
+                                            generator_terms, loss_name, optimizer_spec, require_keys, sample_latent)
 from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
 
-_NO_DEFAULTS = AdversarialLoss()          # carries no default regularizers: used for a system's extra ones
+#: the auto-encoder critic's ``energy_reduction`` that puts its score on the ebgan loss's energy scale
+_ENERGY_REDUCTION = {"l2": "l2", "mse": "mean"}
 
 
 def _shape(data_shape: Sequence[int]) -> tuple[int, ...]:
@@ -56,31 +56,6 @@ class SinglePairSystem(GANSystem):
     allows_no_discriminator = True
     #: losses excluded by name, with the reason
     excluded: Mapping[str, str] = {}
-
-    # ------------------------------------------------------------------ compatibility
-    @classmethod
-    def check_loss(cls, spec: LossSpec) -> AdversarialLoss:
-        """Build the loss and raise ``ValueError`` (naming system, loss and reason) if it cannot be used."""
-        loss = build_loss(spec)
-        name = loss_name(spec)
-        if name in cls.excluded:
-            raise ValueError(f"system {cls.name!r} cannot use loss {name!r}: {cls.excluded[name]}")
-        if not loss.uses_discriminator:
-            if cls.allows_no_discriminator:
-                return loss
-            raise ValueError(f"system {cls.name!r} cannot use loss {name!r}: the loss has no discriminator "
-                             f"(moment matching on samples), but {cls.name} needs its critic")
-        if loss.critic_output not in cls.critic_outputs:
-            raise ValueError(f"system {cls.name!r} cannot use loss {name!r}: the loss needs a critic returning "
-                             f"{loss.critic_output!r} outputs; {cls.name} builds critics returning "
-                             f"{list(cls.critic_outputs)}")
-        return loss
-
-    @classmethod
-    def compatible_losses(cls) -> list[str]:
-        from gan_models import load_all
-        load_all()
-        return compatible_losses(cls)
 
     # ------------------------------------------------------------------ construction
     def __init__(self, loss: LossSpec = "nonsaturating", *, data_shape: Sequence[int] = (1, 64, 64),
@@ -137,6 +112,8 @@ class SinglePairSystem(GANSystem):
         if needs_ae:
             spec.setdefault("name", "autoencoder" if self.is_image else "mlp_autoencoder")
             spec.setdefault("mode", "energy" if out == "energy" else "features")
+            if out == "energy":                      # the critic's monitoring score on the loss's energy scale
+                spec.setdefault("energy_reduction", _ENERGY_REDUCTION[self.loss.energy])
         else:
             spec.setdefault("name", "dcgan" if self.is_image else "mlp")
         if self.regularizers and _accepts(DISCRIMINATORS.get(spec["name"]), "norm"):
@@ -168,10 +145,10 @@ class SinglePairSystem(GANSystem):
         return opts
 
     def phases(self) -> list[Phase]:
-        g = Phase("G", "G", self.g_step, networks=("G",))
+        g = Phase("G", "G", self.g_step)
         if not self.loss.uses_discriminator:
             return [g]
-        return [critic_phase("D", "D", self.d_step, self.loss, self.discriminators["D"], networks=("D",)), g]
+        return [critic_phase("D", "D", self.d_step, self.loss, self.discriminators["D"]), g]
 
     # ------------------------------------------------------------------ hooks
     def real(self, batch: Batch) -> torch.Tensor:
@@ -193,22 +170,17 @@ class SinglePairSystem(GANSystem):
         d = self.discriminators["D"]
         return d(x) if y is None else d(x, y)
 
-    def extra_regularizers(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None) -> LossTerms:
-        if not self.regularizers:
-            return LossTerms(torch.zeros((), device=real.device))
-        return apply_regularizers(_NO_DEFAULTS, self.critic, real, fake.detach(), extra=self.regularizers,
-                                  critic_kwargs=None if y is None else {"y": y})
-
     def d_step(self, batch: Batch, step: int) -> LossTerms:
         real = self.real(batch)
         with torch.no_grad():
             fake = self.generate(real.shape[0], real.device)
-        return critic_terms(self.loss, self.critic, real, fake) + self.extra_regularizers(real, fake)
+        return critic_terms(self.loss, self.critic, real, fake, extra_regularizers=self.regularizers)
 
     def g_step(self, batch: Batch, step: int) -> LossTerms:
         real = self.real(batch)
         fake = self.generate(real.shape[0], real.device)
         if not self.loss.uses_discriminator:
+            report_generated(fake, real)
             return self.loss.g_loss(fake, real)
         return generator_terms(self.loss, self.critic, fake, real)
 

@@ -6,9 +6,12 @@ stage-I image, conditioned on c again, to the full resolution; one critic per st
 
 * **Conditioning augmentation** (Sec. 3.1): the condition embedding φ goes through a fully connected layer
   to (μ, log σ²); c = μ + σ ⊙ ε, ε ~ N(0, I); the generator loss adds λ·KL(N(μ, σ²) ‖ N(0, I)) with
-  **λ = 1**.  Each stage has its own CA (as in the paper).  Here φ is a learned label embedding
-  (``n_classes`` > 0; the paper's φ is a fixed char-CNN-RNN text embedding); ``n_classes = 0`` trains
-  the unconditional cascade (no CA, no KL).
+  **λ = 1**.  The KL is **averaged over the batch and the latent dimensions** as in the authors' code
+  (hanzhanggit/StackGAN-Pytorch ``miscc/utils.py`` ``KL_loss``: ``torch.mean(KLD_element).mul_(-0.5)``, i.e.
+  the paper's per-sample KL divided by c's size, 128); ``kl_reduction: sum`` gives the paper's per-sample
+  sum.  Each stage has its own CA (as in the paper).  Here φ is a learned label embedding (``n_classes`` > 0;
+  the paper's φ is a fixed char-CNN-RNN text embedding); ``n_classes = 0`` trains the unconditional cascade
+  (no CA, no KL).
 * **Matching-aware critic** (Sec. 3.2 after Reed et al. 2016): the critic also sees real images with
   mismatched conditions as fakes; as in the authors' code (``errD_real + 0.5·(errD_wrong + errD_fake)``)
   the critic loss is ½·L_D(real, fake) + ½·L_D(real, mismatched), i.e. for separable losses
@@ -34,29 +37,46 @@ from torch import nn
 
 from gan_models.config import from_dict
 from gan_models.losses.base import LossTerms
-from gan_models.regularizers.apply import apply_regularizers
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS
-from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, generator_terms, load_loss_state,
-                                            loss_name, loss_state, optimizer_spec, require_compatible,
-                                            require_keys, sample_latent)
+from gan_models.systems.adversarial import (build_loss, build_net, critic_phase, critic_terms, generator_terms,
+                                            load_loss_state, loss_state, optimizer_spec, require_keys, sample_latent)
 from gan_models.systems.base import Batch, GANSystem, Phase, make_optimizer
 
 EXCLUDED = {"mcgan_cov": "it needs critics ending in McGAN's Stiefel covariance head"}
 
 
-class ConditioningAugmentation(nn.Module):
-    """φ → FC → (μ, log σ²); ``forward`` returns (c = μ + σ·ε, KL(N(μ, σ²) ‖ N(0, I)) averaged over the batch)."""
+def mismatched_labels(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """A wrong class for every sample (uniform over the other classes): the matching-aware critic's "real image,
+    mismatched condition" pairs (Reed et al. 2016; StackGAN Sec. 3.2)."""
+    return (y + torch.randint(1, n_classes, y.shape, device=y.device)) % n_classes
 
-    def __init__(self, embed_dim: int, cond_dim: int):
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)): ``"mean"`` over all elements (the authors' code, StackGAN-Pytorch / StackGAN-v2
+    ``KL_loss``: ``torch.mean(KLD_element).mul_(-0.5)``) or ``"sum"`` over the latent dimensions and mean over the
+    batch (the paper's formula, the KL of each sample's distribution)."""
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+    if reduction == "mean":
+        return kl.mean()
+    if reduction == "sum":
+        return kl.sum(dim=1).mean()
+    raise ValueError(f"KL reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+class ConditioningAugmentation(nn.Module):
+    """φ → FC → (μ, log σ²); ``forward`` returns (c = μ + σ·ε, KL(N(μ, σ²) ‖ N(0, I))) with the KL reduced by
+    :func:`gaussian_kl` (``kl_reduction``)."""
+
+    def __init__(self, embed_dim: int, cond_dim: int, kl_reduction: str = "mean"):
         super().__init__()
-        self.cond_dim = cond_dim
+        gaussian_kl(torch.zeros(1, 1), torch.zeros(1, 1), kl_reduction)            # validates the name
+        self.cond_dim, self.kl_reduction = cond_dim, kl_reduction
         self.fc = nn.Linear(embed_dim, 2 * cond_dim)
 
     def forward(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = F.relu(self.fc(phi)).chunk(2, dim=1)        # the authors' code: FC → ReLU → split
         c = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
-        return c, kl
+        return c, gaussian_kl(mu, logvar, self.kl_reduction)
 
 
 @dataclass
@@ -70,6 +90,7 @@ class StackGANConfig:
     latent_dim: int = 100
     latent_prior: Literal["normal", "uniform"] = "normal"
     kl_weight: float = 1.0
+    kl_reduction: Literal["mean", "sum"] = "mean"
     matching_aware: bool = True
     train_stages: list[int] = field(default_factory=lambda: [1, 2])
     stage1_generator: dict[str, Any] = field(default_factory=lambda: {"name": "dcgan", "width": 64})
@@ -85,6 +106,8 @@ class StackGANConfig:
 class StackGAN(GANSystem):
     name = "stackgan"
     batch_keys = ("x",)
+    excluded = EXCLUDED
+    config_cls = StackGANConfig
 
     def __init__(self, **params: Any):
         super().__init__()
@@ -103,8 +126,8 @@ class StackGAN(GANSystem):
         cond = cfg.cond_dim if self.conditional else 0
         if self.conditional:
             self.aux["embed"] = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-            self.aux["ca1"] = ConditioningAugmentation(cfg.embed_dim, cfg.cond_dim)
-            self.aux["ca2"] = ConditioningAugmentation(cfg.embed_dim, cfg.cond_dim)
+            self.aux["ca1"] = ConditioningAugmentation(cfg.embed_dim, cfg.cond_dim, cfg.kl_reduction)
+            self.aux["ca2"] = ConditioningAugmentation(cfg.embed_dim, cfg.cond_dim, cfg.kl_reduction)
         self.generators["1"] = build_net(GENERATORS, cfg.stage1_generator, defaults={
             "latent_dim": cfg.latent_dim + cond, "out_channels": c, "size": self.low_size,
             "out_shape": [c, *self.low_size]})
@@ -115,10 +138,6 @@ class StackGAN(GANSystem):
             self.discriminators[k] = build_net(DISCRIMINATORS, spec, defaults={
                 "in_channels": c, "size": size, "in_shape": [c, *size], "n_classes": cfg.n_classes},
                 critic_loss=self.losses[k])
-
-    @classmethod
-    def check_loss(cls, spec: Any) -> None:
-        require_compatible(cls.name, build_loss(spec), loss_name(spec), excluded=EXCLUDED)
 
     # ---- generation ----
     def _labels(self, batch: Batch) -> torch.Tensor | None:
@@ -186,15 +205,14 @@ class StackGAN(GANSystem):
                 low, _ = self._stage1(z, y)
                 fake = low if s == "1" else self._stage2(low, y)[0]
             loss, critic = self.losses[s], self._critic(s)
-            kw = {} if y is None else {"y": y}
-            real_out, fake_out = critic(real, **kw), critic(fake, **kw)
+            d_loss = None
             if self.conditional and self.cfg.matching_aware:
-                wrong = (y + torch.randint(1, self.cfg.n_classes, y.shape, device=y.device)) % self.cfg.n_classes
-                terms = (loss.d_loss(real_out, fake_out).scaled(0.5)
-                         + loss.d_loss(real_out, critic(real, y=wrong)).scaled(0.5, "mismatch/"))
-            else:
-                terms = loss.d_loss(real_out, fake_out)
-            return terms + apply_regularizers(loss, critic, real, fake, critic_kwargs=kw or None)
+                wrong = mismatched_labels(y, self.cfg.n_classes)
+
+                def d_loss(real_out, fake_out):
+                    return (loss.d_loss(real_out, fake_out).scaled(0.5)
+                            + loss.d_loss(real_out, critic(real, y=wrong)).scaled(0.5, "mismatch/"))
+            return critic_terms(loss, critic, real, fake, y=y, d_loss=d_loss)
         return compute
 
     def _g_compute(self, batch: Batch, step: int) -> LossTerms:
@@ -219,8 +237,8 @@ class StackGAN(GANSystem):
 
     def phases(self) -> list[Phase]:
         out = [critic_phase(f"D_{s}", f"d_{s}", self._d_compute(str(s)), self.losses[str(s)],
-                            self.discriminators[str(s)], networks=(str(s),)) for s in sorted(self.cfg.train_stages)]
-        return out + [Phase("G", "g", self._g_compute, networks=tuple(str(s) for s in self.cfg.train_stages))]
+                            self.discriminators[str(s)]) for s in sorted(self.cfg.train_stages)]
+        return out + [Phase("G", "g", self._g_compute)]
 
     def extra_state(self) -> dict[str, Any]:
         return {"loss": loss_state(self.losses)}

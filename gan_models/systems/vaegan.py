@@ -9,8 +9,7 @@ from gan_models.losses.base import LossTerms
 from gan_models.networks.autoencoder import make_encoder
 from gan_models.networks.base import Critic
 from gan_models.registry import SYSTEMS
-from gan_models.regularizers.apply import apply_regularizers
-from gan_models.systems.adversarial import critic_phase, optimizer_spec
+from gan_models.systems.adversarial import critic_phase, critic_terms, generator_terms, optimizer_spec
 from gan_models.systems.base import Batch, Phase, make_optimizer
 from gan_models.systems.single_pair import SinglePairSystem
 
@@ -31,6 +30,13 @@ class VAEGAN(SinglePairSystem):
       Dis_l is the layer before the final dense layers), x̃ = G(E(x));
     * L_GAN on reconstructions x̃ and prior samples x_p = G(z_p): the adversarial loss is applied to both and
       averaged (½[d_loss(x, x̃) + d_loss(x, x_p)] for D; ½[g_loss(x̃) + g_loss(x_p)] for the decoder).
+      **A stated deviation from the paper's weights**: its eq. (the L_GAN of Sec. 2.2 / Alg. 1)
+      log D(x) + log(1 − D(x̃)) + log(1 − D(x_p)) weights the real term 1 and each kind of fake 1 (1:1:1); the
+      average of two complete critic losses weights them 1 : ½ : ½ instead.  The average is used because it is
+      defined for every registered loss, including those whose critic loss does not split into a real and a
+      fake term (relativistic losses pair real and fake outputs; gradient penalties need one real/fake pair);
+      for the logistic loss the difference is a factor 2 on the fake terms (the critic's optimum moves from
+      p/(p + 2q) with the paper's weights to p/(p + q) per fake kind).
 
     Updates (paper Alg. 1): E ← L_prior + L_llike; G (decoder) ← γ·L_llike + L_GAN^G; D ← L_GAN^D.
     **L_GAN never reaches the encoder**: the decoder phase uses a detached code.  γ = 1e-6 by default
@@ -61,9 +67,9 @@ class VAEGAN(SinglePairSystem):
         return opts
 
     def phases(self) -> list[Phase]:
-        return [critic_phase("D", "D", self.d_step, self.loss, self.discriminators["D"], networks=("D",)),
-                Phase("E", "E", self.e_step, networks=("E",)),
-                Phase("G", "G", self.g_step, networks=("G",))]
+        return [critic_phase("D", "D", self.d_step, self.loss, self.discriminators["D"]),
+                Phase("E", "E", self.e_step),
+                Phase("G", "G", self.g_step)]
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.aux["E"](x)
@@ -82,12 +88,10 @@ class VAEGAN(SinglePairSystem):
         with torch.no_grad():
             recon = self.generators["G"](self.encode(real)[0])
             prior = self.generate(real.shape[0], real.device)
-        terms = None
-        for fake in (recon, prior):
-            t = self.loss.d_loss(self.critic(real), self.critic(fake)) \
-                + apply_regularizers(self.loss, self.critic, real, fake) + self.extra_regularizers(real, fake)
-            terms = t.scaled(0.5) if terms is None else terms + t.scaled(0.5)
-        return terms
+        real_out = self.critic(real)
+        return sum((critic_terms(self.loss, self.critic, real, fake, real_out=real_out,
+                                 extra_regularizers=self.regularizers).scaled(0.5)
+                    for fake in (recon, prior)), LossTerms(real.new_zeros(())))
 
     def e_step(self, batch: Batch, step: int) -> LossTerms:
         real = self.real(batch)
@@ -103,7 +107,7 @@ class VAEGAN(SinglePairSystem):
         recon = self.generators["G"](z)
         prior = self.generate(real.shape[0], real.device)
         real_out = self.critic(real) if self.loss.needs_real_in_g else None
-        adv = self.loss.g_loss(self.critic(recon), real_out).scaled(0.5) \
-            + self.loss.g_loss(self.critic(prior), real_out).scaled(0.5)
+        adv = generator_terms(self.loss, self.critic, recon, real, real_out=real_out).scaled(0.5, "recon/") \
+            + generator_terms(self.loss, self.critic, prior, real, real_out=real_out).scaled(0.5, "prior/")
         llike = self.llike(real, recon)
         return adv + LossTerms(self.gamma * llike, {"llike": llike.detach()})

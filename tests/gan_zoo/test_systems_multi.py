@@ -348,7 +348,11 @@ def test_conditioning_augmentation_kl_is_zero_at_the_prior():
     assert c.shape == (5, 3) and float(kl.detach()) == 0.0
     torch.nn.init.constant_(ca.fc.bias, 1.0)              # mu = 1, log sigma^2 = 1 per dim
     _, kl = ca(torch.randn(5, 4))
-    assert math.isclose(float(kl.detach()), 3 * -0.5 * (1 + 1 - 1 - math.e), rel_tol=1e-6)
+    per_dim = -0.5 * (1 + 1 - 1 - math.e)
+    assert math.isclose(float(kl.detach()), per_dim, rel_tol=1e-6)            # authors' code: mean over elements
+    summed = ConditioningAugmentation(4, 3, kl_reduction="sum")
+    summed.load_state_dict(ca.state_dict())
+    assert math.isclose(float(summed(torch.randn(5, 4))[1].detach()), 3 * per_dim, rel_tol=1e-6)   # paper's sum
 
 
 def test_stackgan_needs_labels_when_conditional():

@@ -51,7 +51,7 @@ class ToyFusion(GANSystem):
         return adv + LossTerms(self.content_weight * content, {"content": content})
 
     def phases(self):
-        return [Phase("D", "D", self._d, networks=("D",)), Phase("G", "G", self._g, networks=("G",))]
+        return [Phase("D", "D", self._d), Phase("G", "G", self._g)]
 
 
 if "toy_fusion" not in SYSTEMS:
