@@ -150,6 +150,9 @@ def validate(frame: pd.DataFrame, suite_name: str, expectations: list, docs_dir:
     cp = ctx.checkpoints.add(gx.Checkpoint(name=f"{suite_name}_checkpoint", validation_definitions=[vd],
                                            actions=actions, result_format=result_format))
     cres = cp.run(batch_parameters={"dataframe": frame})
+    if docs_dir is not None:                        # the site loads no CDN: vendored assets (offline_docs.py)
+        from data_contracts.offline_docs import make_offline
+        make_offline(docs_dir)
     (suite_result,) = cres.run_results.values()
     entries = [_summarise(r, examples) for r in suite_result.results]
     failed = [e for e in entries if not e["success"]]
