@@ -8,7 +8,8 @@
    phantom unless ``--allow-phantom`` says so;
 3. outside a git work tree (a container image carries no ``.git``) sets ``core.no_scm`` in
    ``.dvc/config.local`` so DVC runs without git;
-4. ``dvc pull`` when asked (the datasets and the cached stage outputs that ``dvc.lock`` names, from the remote);
+4. ``dvc pull`` when asked: the datasets (``datasets/*.dvc``, all required), then the cached outputs of the last
+   committed run that ``dvc.lock`` names (where the remote has them);
 5. ``dvc repro``: ingest -> ... -> train registers the new version (alias ``challenger``); evaluate moves
    ``champion`` only when the challenger beats it on the held-out test split (rule in params.yaml).
 Every step that fails stops the job with its exit code and a one-line reason (2 for bad input).
@@ -64,13 +65,20 @@ def inside_git(root: Path) -> bool:
     return res.returncode == 0 and res.stdout.strip() == "true"
 
 
-def plan(dvc_pull: bool, no_scm: bool = False) -> list[list[str]]:
+def plan(dvc_pull: bool, no_scm: bool = False, datasets: list[str] | None = None,
+         has_lock: bool = False) -> list[list[str]]:
+    """The DVC commands of the job.  ``--dvc-pull``: the datasets (``datasets/*.dvc``) must all come back; the
+    outputs of the last committed run (``dvc.lock``, when the image has one) are pulled where the remote has
+    them (``--allow-missing``: uncached outputs are recomputed by ``dvc repro``)."""
+    dvc = [sys.executable, "-m", "dvc"]
     steps = []
     if no_scm:
-        steps.append([sys.executable, "-m", "dvc", "config", "--local", "core.no_scm", "true"])
-    if dvc_pull:
-        steps.append([sys.executable, "-m", "dvc", "pull"])
-    steps.append([sys.executable, "-m", "dvc", "repro"])
+        steps.append([*dvc, "config", "--local", "core.no_scm", "true"])
+    if dvc_pull and datasets:
+        steps.append([*dvc, "pull", *datasets])
+    if dvc_pull and has_lock:
+        steps.append([*dvc, "pull", "--allow-missing"])
+    steps.append([*dvc, "repro"])
     return steps
 
 
@@ -90,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retrain: error: {exc}", file=sys.stderr)
         return 2
     print(f"retrain: training data: {what}", flush=True)
-    for cmd in plan(args.dvc_pull, no_scm=not inside_git(Path.cwd())):
+    root = Path.cwd()
+    datasets = sorted(p.relative_to(root).as_posix() for p in (root / DATASETS).glob("*.dvc"))
+    if args.dvc_pull and not datasets and not args.allow_phantom:
+        print(f"retrain: error: --dvc-pull: no {DATASETS}/*.dvc in {root}: nothing versioned to pull "
+              f"(`dvc add` the data under {DATASETS}/, commit the .dvc file, rebuild the image)", file=sys.stderr)
+        return 2
+    for cmd in plan(args.dvc_pull, not inside_git(root), datasets, (root / "dvc.lock").exists()):
         print("retrain:", " ".join(cmd[2:]), flush=True)
         rc = subprocess.call(cmd)
         if rc != 0:

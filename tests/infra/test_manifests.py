@@ -95,16 +95,21 @@ def test_retrain_overrides_and_plan(tmp_path, monkeypatch):
     out = retrain.write_overrides(p, ["train.resources.num_workers=4"])
     assert out["train"]["resources"]["num_workers"] == 4
     assert yaml.safe_load(p.read_text())["train"]["resources"]["num_workers"] == 4
-    steps = retrain.plan(dvc_pull=True)
-    assert [s[2:] for s in steps] == [["dvc", "pull"], ["dvc", "repro"]]
-    assert [s[2:] for s in retrain.plan(dvc_pull=False, no_scm=True)] == [
-        ["dvc", "config", "--local", "core.no_scm", "true"], ["dvc", "repro"]]
+    steps = retrain.plan(dvc_pull=True, datasets=["datasets/h.dvc"], has_lock=True)
+    assert [s[2:] for s in steps] == [["dvc", "pull", "datasets/h.dvc"], ["dvc", "pull", "--allow-missing"],
+                                      ["dvc", "repro"]]
+    assert [s[2:] for s in retrain.plan(dvc_pull=True, no_scm=True, datasets=["datasets/h.dvc"])] == [
+        ["dvc", "config", "--local", "core.no_scm", "true"], ["dvc", "pull", "datasets/h.dvc"], ["dvc", "repro"]]
     calls = []
     monkeypatch.setattr(retrain.subprocess, "call", lambda cmd: calls.append(cmd[2:]) or (1 if cmd[3] == "pull" else 0))
     monkeypatch.chdir(tmp_path)                                   # not a git work tree (like the image)
     source = ["--set", "data.source.kind=aanlib", "--set", "data.source.path=datasets/harvard"]
+    assert retrain.main(["--dvc-pull", *source]) == 2, "nothing versioned to pull: bad input"
+    assert calls == []
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets/harvard.dvc").write_text("outs: []\n")
     assert retrain.main(["--dvc-pull", *source]) == 1
-    assert calls == [["dvc", "config", "--local", "core.no_scm", "true"], ["dvc", "pull"]], \
+    assert calls == [["dvc", "config", "--local", "core.no_scm", "true"], ["dvc", "pull", "datasets/harvard.dvc"]], \
         "DVC without git first; a failed pull must stop the job before repro"
 
 
