@@ -2,19 +2,20 @@
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; adding a command never touches this file.
 
 Bad input raises :class:`CliError` (or ``FileNotFoundError``/``ValueError`` naming the file); the CLI then
-prints one line ``medfuse <cmd>: error: <message>`` and exits with code 2, never a traceback.
+prints one line ``medfuse <cmd>: error: <message>`` and exits with code 2, never a traceback (the project-wide
+contract of :mod:`pipelines.errors`, also for argparse's own errors).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import pkgutil
 import sys
 
 from pipelines import commands
+from pipelines.errors import InputError, OneLineArgumentParser, run_guarded
 
 
-class CliError(Exception):
+class CliError(InputError):
     """Bad input: the message names the file and the problem."""
 
 
@@ -27,8 +28,8 @@ def _command_modules():
             yield mod
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(prog="medfuse", description="GAN-based multimodal medical image fusion")
+def build_parser() -> tuple[OneLineArgumentParser, dict]:
+    parser = OneLineArgumentParser(prog="medfuse", description="GAN-based multimodal medical image fusion")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mods = {}
     for mod in _command_modules():
@@ -43,12 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_telemetry()
     parser, mods = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(mods[args.command].run(args) or 0)
-    except (CliError, FileNotFoundError, ValueError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"medfuse {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+    return run_guarded(f"medfuse {args.command}", mods[args.command].run, args)
 
 
 if __name__ == "__main__":

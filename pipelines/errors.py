@@ -18,6 +18,7 @@ import argparse
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import Callable, NoReturn
 
 
@@ -93,3 +94,28 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _nothing_in_the_way(folder: Path, shown: Path, flag: str) -> None:
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"{flag} {shown}: {'it' if p == shown else p} is a file, not a folder")
+            return
+
+
+def writable_dir(path: str | Path, flag: str) -> Path:
+    """``path`` if a folder can be used or created there (nothing on the way is a file), else an
+    :class:`InputError` naming the flag: checked before the work, not found after it."""
+    path = Path(path)
+    _nothing_in_the_way(path, path, flag)
+    return path
+
+
+def writable_file(path: str | Path, flag: str) -> Path:
+    """``path`` if a file can be written there (no folder on the way is a file, and it is not a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a folder; give a file name")
+    _nothing_in_the_way(path.parent, path, flag)
+    return path

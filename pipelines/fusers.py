@@ -12,30 +12,18 @@ before lookup so their ``@MODEL_LOADERS.register`` decorators run.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from gan_models.registry import Registry
+from pipelines.model_loading import MLFLOW_SCHEMES, reference_kind  # noqa: F401  (one rule for references)
 
 Fuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 ModelLoader = Callable[[str], Fuser]
 
 MODEL_LOADERS: Registry = Registry("model loader")
 LOADER_MODULES: list[str] = ["pipelines.training.model_fuser"]   # registers "checkpoint" and "mlflow"
-
-MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/", "file:/", "s3://", "gs://", "http://", "https://")
-
-
-def reference_kind(ref: str) -> str:
-    """``"mlflow"`` for an MLflow model URI, ``"checkpoint"`` for an existing local path."""
-    if ref.startswith(MLFLOW_SCHEMES):
-        return "mlflow"
-    if Path(ref).exists():
-        return "checkpoint"
-    raise FileNotFoundError(f"{ref}: model not found (neither an existing checkpoint path nor an MLflow "
-                            f"URI starting with one of {list(MLFLOW_SCHEMES)})")
 
 
 def load_model_fuser(ref: str) -> Fuser:

@@ -10,8 +10,11 @@ Forms (DESIGN §6):
   robust percentiles), fused slice by slice along the third axis, and written as float32 in [0, 1] with
   A's affine and header.
 
-``--model`` takes a checkpoint (``models/final/MRI_PET`` or ``.../checkpoint.pt``) or any MLflow model URI.
-A pseudo-colour B (RGB PNG) is fused on its luma and gets its colour back, so the output is RGB.
+``--model`` takes a checkpoint (``models/final/MRI_PET`` or ``.../checkpoint.pt``) or an MLflow model URI
+(``models:/``, ``runs:/``); it is loaded from its checkpoint and spec without running any code that came with it
+(:mod:`pipelines.model_loading`; plugin modules only from ``train.plugins`` or ``--allow-plugin``).
+A pseudo-colour B (RGB PNG) is fused on its luma and gets its colour back, so the output is RGB.  Output paths are
+checked before the model is loaded.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", type=Path, help="output folder (one file per stem)")
     p.add_argument("--b-modality", default=None,
                    help="B modality for NIfTI normalisation (CT, PET, SPECT...); default: from the model's task")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="a plugin module the model may import (besides train.plugins of ./params.yaml); "
+                        "repeatable.  Nothing else the model names is imported")
 
 
 def is_nifti(path: Path) -> bool:
@@ -66,14 +72,15 @@ def fuse_image_files(model, a_path: Path, b_path: Path, out: Path) -> Path:
 def fuse_nifti_files(model, a_path: Path, b_path: Path, out: Path, b_modality: str) -> Path:
     import nibabel as nib
     from pipelines.readers.normalise import NormaliseParams, normalise_volume
-    imgs = []
+    imgs, vols = [], []
     for pth in (a_path, b_path):
-        try:
+        try:                                          # nibabel reads lazily: a truncated file fails on the data
             imgs.append(nib.load(str(pth)))
-        except Exception as exc:                      # nibabel raises several types for bad files
-            raise ValueError(f"{pth}: not a readable NIfTI volume ({exc})") from None
-    va = np.asarray(imgs[0].dataobj, dtype=np.float64)
-    vb = np.asarray(imgs[1].dataobj, dtype=np.float64)
+            vols.append(np.asarray(imgs[-1].dataobj, dtype=np.float64))
+        except Exception as exc:  # noqa: BLE001 - nibabel / zlib / gzip raise several types for bad files
+            raise ValueError(f"{pth}: not a readable NIfTI volume ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]})") from None
+    va, vb = vols
     if va.ndim != 3 or vb.ndim != 3:
         raise ValueError(f"{a_path if va.ndim != 3 else b_path}: expected a 3-D volume, got shape "
                          f"{va.shape if va.ndim != 3 else vb.shape}")
@@ -119,6 +126,7 @@ def _pairs_from_dirs(a_dir: Path, b_dir: Path) -> list[tuple[str, Path, Path]]:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.cli import CliError
+    from pipelines.errors import writable_dir, writable_file
     single = args.a is not None or args.b is not None or args.out is not None
     folder = args.a_dir is not None or args.b_dir is not None or args.out_dir is not None
     if single == folder:
@@ -137,12 +145,19 @@ def run(args: argparse.Namespace) -> int:
         for s, a, b in _pairs_from_dirs(args.a_dir, args.b_dir):
             out = args.out_dir / (f"{s}.nii.gz" if is_nifti(a) else f"{s}.png")
             pairs.append((s, a, b, out))
-    for _, a, b, _ in pairs:
+    for _, a, b, out in pairs:
         if is_nifti(a) != is_nifti(b):
             raise CliError(f"{a} / {b}: one is NIfTI and the other is not")
+        if single and (not is_nifti(out) if is_nifti(a) else out.suffix.lower() != ".png"):
+            raise CliError(f"-o {out}: " + ("NIfTI input needs a .nii or .nii.gz output" if is_nifti(a)
+                                             else "image output must be .png"))
+    if single:
+        writable_file(args.out, "-o")
+    else:
+        writable_dir(args.out_dir, "--out-dir")
 
-    from pipelines.training.model_fuser import load_fusion_model
-    model = load_fusion_model(str(args.model))
+    from pipelines.model_loading import allowed_plugins, load_fusion_model
+    model = load_fusion_model(str(args.model), allowed=[*allowed_plugins(), *args.allow_plugin])
     task = model.task or ""
     b_modality = args.b_modality or (task.split("_", 1)[1] if "_" in task else "PET")
     for i, (s, a, b, out) in enumerate(pairs, 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines.cli import CliError
+from pipelines.errors import positive_int
 from pipelines.phantom.generate import DEFAULT_TASKS, PhantomParams, generate_phantom
 from pipelines.readers.tasks import DEFAULT_PAIRS
 from pipelines.phantom.writers import FORMATS
@@ -17,9 +18,9 @@ DESCRIPTION = (HELP + ". B images are misaligned with A by a known rigid motion 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--format", choices=FORMATS, default="aanlib", help="aanlib PNG folders, NIfTI or DICOM")
-    p.add_argument("--cases", type=int, default=4, help="number of patients (default 4)")
+    p.add_argument("--cases", type=positive_int, default=4, help="number of patients (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed -> identical files)")
-    p.add_argument("--slices", type=int, default=10, help="axial slices per case, spread over the brain")
+    p.add_argument("--slices", type=positive_int, default=10, help="axial slices per case, spread over the brain")
     p.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS, metavar="TASK",
                    help=f"tasks to write (default {' '.join(DEFAULT_TASKS)}; known: {' '.join(DEFAULT_PAIRS)})")
     p.add_argument("--color", choices=("on", "off"), default="on",

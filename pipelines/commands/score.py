@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.cli import CliError
+from pipelines.errors import positive_int, writable_file
 
 NAME = "score"
 HELP = "score fused images against their sources with the reference fusion metrics"
@@ -24,7 +25,7 @@ def add_arguments(p) -> None:
     p.add_argument("--fmi", action="store_true", help="also compute FMI_pixel/FMI_dct/FMI_w (slow, ~1 s/pair)")
     p.add_argument("--ssim-data-range", type=float, default=2.0,
                    help="SSIM data_range: 2 = CDDFuse/DDFM/EMMA convention (default), 255 = FILM's")
-    p.add_argument("--batch", type=int, default=16, help="images scored per batch")
+    p.add_argument("--batch", type=positive_int, default=16, help="images scored per batch (>= 1)")
 
 
 def match_triplets(fused_dir, a_dir, b_dir) -> list[tuple[str, Path, Path, Path]]:
@@ -56,6 +57,8 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from pipelines.metrics import aggregate, metric_names, nan_notes, score_batch
+    if args.csv:
+        writable_file(args.csv, "--csv")                      # before the work, not after it
     triplets = match_triplets(args.fused, args.a, args.b)
     images = [read_triplet(*t[1:]) for t in triplets]         # reads all first: bad input fails fast
     names = metric_names(include_slow=args.fmi)
@@ -85,7 +88,7 @@ def run(args) -> int:
     for note in nan_notes(summary):
         print(f"note: {note}")
     if args.csv:
-        out = Path(args.csv)
+        out = writable_file(args.csv, "--csv")
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="") as fh:
             w = csv.writer(fh)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from pipelines import publish
+from pipelines.errors import stage_entry
 from pipelines.params import section, stage_main_args, to_dict
 
 DEFAULT_BASELINES = ["return_a", "return_b", "mean", "max", "pca", "laplacian", "dwt", "guided"]
@@ -181,7 +183,21 @@ def write_report(summary: dict, p: EvaluateParams, figures: dict[str, Path], pat
     return path
 
 
+#: the EvaluateParams fields that name the stage's outputs (published together by run())
+OUTPUT_FIELDS = ("metrics_json", "per_method_csv", "per_image_csv", "report", "figures_dir")
+
+
 def run(p: EvaluateParams) -> EvaluateResult:
+    """Evaluate, writing every output into a staging copy, then publish them as one set (pipelines.publish)."""
+    finals = {f: Path(getattr(p, f)) for f in OUTPUT_FIELDS}
+    with publish.staged("evaluate", *finals.values()) as staged:
+        res = _run(replace(p, **{f: str(staged[path]) for f, path in finals.items()}))
+        back = {staged[path]: path for path in finals.values()}
+    outputs = [back.get(o) or finals["figures_dir"] / o.name for o in res.outputs]
+    return EvaluateResult(summary=res.summary, outputs=outputs)
+
+
+def _run(p: EvaluateParams) -> EvaluateResult:
     from tqdm import tqdm
 
     from pipelines.fusers import checked, load_model_fuser
@@ -249,6 +265,7 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+@stage_entry("evaluate")
 def main(argv: list[str] | None = None) -> int:
     from pipelines.env import quiet_telemetry
     quiet_telemetry()

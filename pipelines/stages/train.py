@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines import publish
+from pipelines.errors import stage_entry
 from pipelines.params import ParamsError, section, stage_main_args, to_dict
 from pipelines.training.config import (DEFAULT_PRESET, LoopConfig, TrainParams, apply_train_updates,
                                        config_key, from_dict, parse_loop_config)
@@ -129,7 +131,8 @@ def _completed_ray_checkpoint(run_dir: Path, steps: int) -> Path | None:
     return None
 
 
-def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | None) -> TaskResult:
+def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | None,
+               final_dir: Path | None = None) -> TaskResult:
     import mlflow
     from pipelines.tracking.lineage import data_version, lineage_tags
     from pipelines.tracking.pyfunc_model import log_fusion_model
@@ -189,7 +192,7 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
             ckpt = session.latest_checkpoint()
         if ckpt is None or _final_step(ckpt) < tp.steps:
             raise RuntimeError(f"{state_dir}: training ended without a final checkpoint")
-        out_dir = root / FINAL_DIR / task
+        out_dir = (final_dir or root / FINAL_DIR) / task      # final_dir: run()'s staging copy of models/final
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ckpt, out_dir / "checkpoint.pt")
         info = log_fusion_model(out_dir / "checkpoint.pt", registered_model_name=registered_model_name(task),
@@ -216,20 +219,35 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
     tp, tuned = tuned_train_params(tp, root / TUNE_REPORT)
     if not tp.tasks:
         raise ParamsError("train.tasks: list at least one task (e.g. [MRI_PET])")
+    for task in tp.tasks:                                    # bad values: one line before MLflow or Ray start
+        parse_loop_config(loop_config(tp, task, root))
+    check_crop(tp.crop, root / SPLITS / "train.parquet")
     configure(root)
     results = {}
-    for task in tp.tasks:
-        r = train_task(tp, task, root, tuned)
-        results[task] = {"run_id": r.run_id, "model_version": r.model_version, **r.metrics}
-        print(f"[train] {task}: {r.checkpoint} (registered version {r.model_version})", flush=True)
-    summary = {"tuned": tuned is not None, "preset": tp.preset, "loss": tp.loss, "steps": tp.steps,
-               "workers": tp.resources.num_workers, "tasks": results}
-    out = root / METRICS
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2, sort_keys=True))
+    with publish.staged("train", root / FINAL_DIR, root / METRICS, root=root) as staged:   # models and metrics
+        for task in tp.tasks:                                                               # appear together
+            r = train_task(tp, task, root, tuned, staged[root / FINAL_DIR])
+            results[task] = {"run_id": r.run_id, "model_version": r.model_version, **r.metrics}
+            print(f"[train] {task}: {root / FINAL_DIR / task / r.checkpoint.name} (registered version "
+                  f"{r.model_version})", flush=True)
+        summary = {"tuned": tuned is not None, "preset": tp.preset, "loss": tp.loss, "steps": tp.steps,
+                   "workers": tp.resources.num_workers, "tasks": results}
+        staged[root / METRICS].write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
 
 
+def check_crop(crop: int | None, train_split: Path) -> None:
+    """``train.crop`` must fit the training images (read from the split's height/width columns)."""
+    if crop is None or not train_split.exists():
+        return
+    from pipelines.schema import read_pairs
+    t = read_pairs(train_split, columns=["height", "width"])
+    if len(t) and crop > min(min(t.column("height").to_pylist()), min(t.column("width").to_pylist())):
+        raise ParamsError(f"train.crop: {crop} is larger than the training images ({t.column('height')[0]}x"
+                          f"{t.column('width')[0]} in {train_split}); use a smaller crop or null")
+
+
+@stage_entry("train")
 def main(argv: list[str] | None = None) -> int:
     from pipelines.env import quiet_telemetry
     quiet_telemetry()

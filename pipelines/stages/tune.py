@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines import publish
+from pipelines.errors import stage_entry
 from pipelines.params import ParamsError, section, stage_main_args, to_dict
 from pipelines.training.config import DEFAULT_PRESET, TrainParams, apply_train_updates, from_dict
 
@@ -219,13 +221,14 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
                   "trials": trials, "parent_run_id": parent.info.run_id,
                   "seconds": round(time.time() - t0, 1)}
     out = root / REPORT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, sort_keys=False, default=str))
+    with publish.staged("tune", out, root=root) as staged:
+        staged[out].write_text(json.dumps(report, indent=2, sort_keys=False, default=str))
     print(f"[tune] {task}: best {best['config']} val_score {best['val_score']:.4f} "
           f"({len(ok)}/{len(trials)} trials scored) -> {out}", flush=True)
     return report
 
 
+@stage_entry("tune")
 def main(argv: list[str] | None = None) -> int:
     from pipelines.env import quiet_telemetry
     quiet_telemetry()

@@ -10,6 +10,8 @@ from pipelines.training.inference import FusionModel
 from pipelines.training.loop import run_in_process
 from training_fixtures import blob_pair, toy_loop_config
 
+TOY = ["--allow-plugin", "toy_fusion"]      # the toy model's plugin module (pipelines.model_loading)
+
 
 @pytest.fixture(scope="module")
 def ckpt(split_dir, tmp_path_factory):
@@ -30,7 +32,7 @@ def pngs(tmp_path):
 
 def test_fuse_one_pair_matches_the_model(ckpt, pngs, tmp_path):
     out = tmp_path / "f.png"
-    assert main(["fuse", "--model", str(ckpt), "--a", str(pngs / "a/s1.png"), "--b", str(pngs / "b/s1.png"),
+    assert main(["fuse", *TOY, "--model", str(ckpt), "--a", str(pngs / "a/s1.png"), "--b", str(pngs / "b/s1.png"),
                  "-o", str(out)]) == 0
     want = FusionModel.from_checkpoint(ckpt).fuse(read_image_01(pngs / "a/s1.png").astype(np.float32),
                                                   read_image_01(pngs / "b/s1.png").astype(np.float32))
@@ -39,7 +41,7 @@ def test_fuse_one_pair_matches_the_model(ckpt, pngs, tmp_path):
 
 def test_fuse_folders_grey_and_colour(ckpt, pngs, tmp_path):
     out = tmp_path / "out"
-    assert main(["fuse", "--model", str(ckpt / "checkpoint.pt"), "--a-dir", str(pngs / "a"),
+    assert main(["fuse", *TOY, "--model", str(ckpt / "checkpoint.pt"), "--a-dir", str(pngs / "a"),
                  "--b-dir", str(pngs / "b"), "--out-dir", str(out)]) == 0
     assert read_image_01(out / "s1.png").shape == (40, 40)
     assert read_image_01(out / "s2.png").shape == (40, 40, 3)
@@ -55,7 +57,7 @@ def test_fuse_nifti_keeps_the_affine(ckpt, tmp_path):
     nib.save(nib.Nifti1Image(va.astype(np.float32), affine), str(tmp_path / "mri.nii.gz"))
     nib.save(nib.Nifti1Image(vb.astype(np.float32), affine), str(tmp_path / "pet.nii.gz"))
     out = tmp_path / "fused.nii.gz"
-    assert main(["fuse", "--model", str(ckpt), "--a", str(tmp_path / "mri.nii.gz"),
+    assert main(["fuse", *TOY, "--model", str(ckpt), "--a", str(tmp_path / "mri.nii.gz"),
                  "--b", str(tmp_path / "pet.nii.gz"), "-o", str(out)]) == 0
     img = nib.load(str(out))
     np.testing.assert_allclose(img.affine, affine)
@@ -86,7 +88,7 @@ def test_fuse_bad_input_exits_2_with_a_message(ckpt, pngs, tmp_path, capsys):
     cases.append((["--a-dir", str(pngs / "a"), "--b-dir", str(pngs / "b"), "--out-dir", str(tmp_path / "o")],
                   "unpaired stems (A only: [], B only: ['s3'])"))
     for argv, msg in cases:
-        model = ["--model", str(ckpt)]
+        model = [*TOY, "--model", str(ckpt)]
         assert main(["fuse", *model, *argv]) == 2, argv
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, err
