@@ -73,6 +73,7 @@ def stage_entry(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]
                 recover()
                 return main(argv)
             return run_guarded(prog, body)
+        wrapped.error_contract = prog          # type: ignore[attr-defined]  (checked by tests/reliability)
         return wrapped
     return deco
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from pipelines import publish
 from pipelines.errors import stage_entry
-from pipelines.params import section, stage_main_args, to_dict
+from pipelines.params import ParamsError, section, stage_main_args, to_dict
 
 DEFAULT_BASELINES = ["return_a", "return_b", "mean", "max", "pca", "laplacian", "dwt", "guided"]
 
@@ -44,6 +44,11 @@ class EvaluateParams:
     per_image_csv: str = "reports/eval_per_image.csv"
     report: str = "reports/eval.md"
     figures_dir: str = "reports/figures"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.figure_rows < 0:
+            raise ParamsError(f"evaluate.batch_size must be >= 1 and evaluate.figure_rows >= 0, got "
+                              f"{self.batch_size} and {self.figure_rows}")
 
 
 @dataclass
