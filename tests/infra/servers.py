@@ -25,7 +25,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def kill_tree(pid: int, timeout: float = 10.0) -> None:
+def kill_tree(pid: int, timeout: float = 5.0) -> None:
     """SIGTERM ``pid`` and all its descendants (and its process group), SIGKILL what is left after ``timeout``."""
     import psutil
     try:

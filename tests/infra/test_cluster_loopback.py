@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,10 +48,24 @@ JOB_SETS = [
 
 
 def _run(cmd: list[str], cwd: Path, env: dict, timeout: float = 600) -> str:
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, f"{' '.join(cmd)} -> {res.returncode}\n{out[-6000:]}"
-    return out
+    """Run ``cmd``; on success returns its output with the seconds each DVC stage took appended."""
+    t0 = time.time()
+    marks: list[tuple[str, float]] = []
+    lines: list[str] = []
+    with subprocess.Popen(cmd, cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Running stage '"):
+                marks.append((line.split("'")[1], time.time()))
+            if time.time() - t0 > timeout:
+                proc.kill()
+        rc = proc.wait()
+    out = "".join(lines)
+    assert rc == 0, f"{' '.join(cmd)} -> {rc}\n{out[-6000:]}"
+    ends = [t for _, t in marks[1:]] + [time.time()]
+    timing = ", ".join(f"{name} {end - start:.0f}s" for (name, start), end in zip(marks, ends))
+    return out + f"\n[timing] total {time.time() - t0:.0f}s: {timing}\n"
 
 
 class RayCluster:
@@ -71,29 +86,24 @@ class RayCluster:
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True))
         log.close()
 
-    def alive_nodes(self) -> int:
-        code = (f"import ray; ray.init(address='{self.address}', logging_level='ERROR'); "
-                f"print(sum(n['Alive'] for n in ray.nodes())); ray.shutdown()")
-        res = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True,
-                             timeout=120)
-        return int(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 and res.stdout.strip() else 0
-
     def start(self) -> None:
         self._start(["--head", f"--port={self.port}", "--include-dashboard=false"], self.dirs[0])
-        self._wait(1)
+        self._wait(self.dirs[0])
         self._start([f"--address={self.address}"], self.dirs[1])
-        self._wait(2)
+        self._wait(self.dirs[1])
 
-    def _wait(self, n: int, timeout: float = 120) -> None:
+    def _wait(self, temp_dir: Path, timeout: float = 180) -> None:
+        """Until that node's `ray start` says the runtime is up (it prints this once its raylet joined)."""
         t0 = time.time()
+        log = temp_dir / "start.log"
         while time.time() - t0 < timeout:
             if any(p.poll() is not None for p in self.procs):
                 raise RuntimeError("ray start exited: " + " | ".join(
                     (d / "start.log").read_text()[-1500:] for d in self.dirs if (d / "start.log").exists()))
-            if self.alive_nodes() >= n:
+            if log.exists() and "Ray runtime started" in log.read_text(errors="replace"):
                 return
-            time.sleep(1)
-        raise TimeoutError(f"Ray cluster: fewer than {n} nodes after {timeout} s")
+            time.sleep(0.5)
+        raise TimeoutError(f"{log}: node not up after {timeout} s: {log.read_text()[-1500:]}")
 
     def train_workers_per_node(self) -> list[int]:
         """How many Ray Train worker actors each node's raylet hosted (from that node's own log folder)."""
@@ -109,6 +119,8 @@ class RayCluster:
     def stop(self) -> None:
         for p in reversed(self.procs):          # only this cluster's processes (never a global `ray stop`)
             servers.kill_tree(p.pid)
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +187,7 @@ def test_retrain_job_on_a_two_node_cluster_with_s3(tmp_path, job_env, cluster, s
 
     # 1. the weekly job: pull, every stage, train over both nodes; no champion yet -> this version becomes it
     out = _run([*retrain, "--dvc-pull", *[a for s in JOB_SETS for a in ("--set", s)]], image, job_env, 900)
+    timings = [out.rsplit("[timing]", 1)[1].strip()]
     assert "no_scm = True" in (image / ".dvc/config.local").read_text().replace("true", "True")
     assert (image / "datasets/mri_pet/MRI_PET/MRI").is_dir(), "dvc pull must restore the dataset"
     assert json.loads((image / "data/ingested/summary.json").read_text())["source"]["path"] == "datasets/mri_pet"
@@ -199,6 +212,7 @@ def test_retrain_job_on_a_two_node_cluster_with_s3(tmp_path, job_env, cluster, s
         # 2. a new model that must not win (promotion margin out of reach): champion stays
         lose = [*JOB_SETS, "train.steps=6", "mlflow.promotion.min_delta=1000.0"]
         out = _run([*retrain, *[a for s in lose for a in ("--set", s)]], image, job_env, 900)
+        timings.append(out.rsplit("[timing]", 1)[1].strip())
         second = json.loads((image / "models/final" / TASK / "model.json").read_text())
         assert second["version"] != first["version"]
         decision = json.loads((image / "metrics/eval.json").read_text())["promotion"][TASK]
@@ -208,6 +222,9 @@ def test_retrain_job_on_a_two_node_cluster_with_s3(tmp_path, job_env, cluster, s
         # 3. the same challenger under a rule it wins (only evaluate reruns): champion moves to it
         win = [*JOB_SETS, "train.steps=6", "mlflow.promotion.min_delta=-1000.0"]
         out = _run([*retrain, *[a for s in win for a in ("--set", s)]], image, job_env, 900)
+        timings.append(out.rsplit("[timing]", 1)[1].strip())
+        with capsys.disabled():
+            print("\n".join(f"[loopback cluster] job {i + 1}: {t}" for i, t in enumerate(timings)))
         assert "Running stage 'train'" not in out
         decision = json.loads((image / "metrics/eval.json").read_text())["promotion"][TASK]
         assert decision["promoted"] is True and decision["champion_version"] == first["version"], decision
