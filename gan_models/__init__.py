@@ -9,8 +9,8 @@ import importlib
 import pkgutil
 from typing import Any
 
-from gan_models.registry import (BLOCKS, CONTENT_LOSSES, DISCRIMINATORS, GENERATORS, LOSSES,  # noqa: F401
-                                 REGULARIZERS, SYSTEMS, Registry)
+from gan_models.registry import (AUGMENTATIONS, BLOCKS, CONTENT_LOSSES, DISCRIMINATORS,  # noqa: F401
+                                 GENERATORS, LOSSES, REGULARIZERS, SYSTEMS, Registry)
 
 _SUBPACKAGES = ("losses", "regularizers", "blocks", "networks", "systems", "augment")
 _loaded = False
@@ -49,7 +49,12 @@ def build(name: str, **overrides: Any):
 
 
 def zoo() -> dict[str, list[str]]:
+    """Every registered name: losses, regularizers, systems, presets and the generic training options
+    (``augmentations``, learning-rate ``schedules``, stability ``monitors``)."""
     from gan_models.presets import preset_names
+    from gan_models.training.monitors import DETECTORS
+    from gan_models.training.schedules import SCHEDULES
     load_all()
     return {"losses": LOSSES.names(), "regularizers": REGULARIZERS.names(), "systems": SYSTEMS.names(),
-            "presets": preset_names()}
+            "presets": preset_names(), "augmentations": AUGMENTATIONS.names(), "schedules": SCHEDULES.names(),
+            "monitors": DETECTORS.names()}

@@ -16,20 +16,25 @@ the pipeline's training loop logs to MLflow):
   steps.
 
 **Policy** (the generic ``monitors`` key of a preset; off when absent).  Detectors (``DETECTORS``) look at these
-diagnostics after ``warmup`` steps; a detector whose condition holds ``patience`` consecutive steps fires an
-**event** ``{step, kind, evidence, action}`` (``monitor/event/<kind>`` = 1 in that step's logs;
-``Trainer.events`` keeps the list and checkpoints it):
+diagnostics after ``warmup`` steps; a detector whose condition holds for the **median over the last
+``patience`` steps** (100) fires an **event** ``{step, kind, evidence, action}`` (``monitor/event/<kind>`` = 1 in
+that step's logs; ``Trainer.events`` keeps the list and checkpoints it) and starts a fresh window:
 
-* ``mode_collapse`` (``diversity_below`` 0.05): the fakes are much closer to each other than real samples are;
-* ``vanishing_gradient`` (``below`` 0.01): every generator phase's gradient norm is below that fraction of its
-  median over the first ``reference_steps`` (25) steps after warm-up;
+* ``mode_collapse`` (``diversity_below`` 0.5): the fakes are much closer to each other than real samples are;
+* ``vanishing_gradient`` (``below`` 0.01, ``absolute_below`` 1e-3): the generator's gradient norm is below that
+  fraction of its median over the first ``reference_steps`` (25) steps after warm-up, or below the absolute
+  floor (scale-dependent: set it for your networks, or ``null`` to use the relative test only);
 * ``critic_overpowering`` (``accuracy_above`` 0.99): some critic classifies both the real and the fake batch
   (almost) perfectly.
 
+The defaults were set on the ring benchmark (``benchmarks/stability_monitors.py``): healthy runs keep a
+diversity of 0.86-1.1 and a G gradient norm of 0.14-86, the failing ones fall to 0.1-0.3 (f-GAN Pearson, TV) or
+to gradient norms of 1e-4 relative (TV) and 2e-4-4e-3 absolute (WGAN at a 100× learning rate).
+
 ``action``: ``record`` (default: log and carry on), ``stop`` (raise :class:`TrainingStopped` carrying the event)
 or ``rollback`` (restore the trainer's last good in-memory snapshot, taken every ``snapshot_every`` steps while
-no detector is counting, multiply every learning rate by ``rollback_lr_factor`` and continue; after
-``max_rollbacks`` rollbacks the next event stops).  Example::
+no detector's current window meets its condition, multiply every learning rate by ``rollback_lr_factor`` and
+continue; after ``max_rollbacks`` rollbacks the next event stops).  Example::
 
     monitors: {action: rollback, mode_collapse: {}, vanishing_gradient: {patience: 100},
                critic_overpowering: {accuracy_above: 0.995}}
@@ -59,17 +64,22 @@ class TrainingStopped(RuntimeError):
 
 @dataclass
 class _Detector:
-    patience: int = 50
+    """A detector reads a few numbers from each step's diagnostics (:meth:`values`); the monitor keeps the last
+    ``patience`` steps of each and the detector fires when their **medians** meet its condition (a median over
+    ``patience`` steps, not a run of consecutive steps: the diagnostics come from small batches and are noisy)."""
+    patience: int = 100
+
+    kind = ""
 
     def __post_init__(self) -> None:
         if self.patience < 1:
             raise ConfigError(f"monitors.{self.kind}.patience must be >= 1, got {self.patience}")
 
-    kind = ""
+    def values(self, diag: Mapping[str, float], generator_phases: list[str],
+               critic_phases: list[str]) -> dict[str, float] | None:
+        raise NotImplementedError
 
-    def check(self, diag: Mapping[str, float], generator_phases: list[str], critic_phases: list[str]
-              ) -> tuple[bool, dict[str, float]]:
-        """(condition holds this step, the evidence)."""
+    def violated(self, medians: Mapping[str, float]) -> bool:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -82,70 +92,74 @@ class _Detector:
 @DETECTORS.register("mode_collapse")
 @dataclass
 class ModeCollapse(_Detector):
-    diversity_below: float = 0.05
+    """The generator's outputs are much closer to each other than real samples are."""
+    diversity_below: float = 0.5
     kind = "mode_collapse"
 
-    def check(self, diag, generator_phases, critic_phases):
+    def values(self, diag, generator_phases, critic_phases):
         d = diag.get("monitor/diversity")
-        if d is None:
-            return False, {}
-        return d < self.diversity_below, {"diversity": d}
+        return None if d is None else {"diversity": d}
+
+    def violated(self, medians):
+        return medians["diversity"] < self.diversity_below
 
 
 @DETECTORS.register("vanishing_gradient")
 @dataclass
 class VanishingGradient(_Detector):
+    """The generator's gradient norm (the smallest over its phases) fell below ``below`` × its median over the
+    first ``reference_steps`` steps after warm-up, or below the absolute floor ``absolute_below`` (a generator
+    whose gradient was tiny from the start: a saturated or clipped critic gives it no signal)."""
     below: float = 0.01
+    absolute_below: float | None = 1e-3
     reference_steps: int = 25
 
     kind = "vanishing_gradient"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.below < 1 or self.reference_steps < 1:
-            raise ConfigError(f"monitors.vanishing_gradient: needs 0 < below < 1 and reference_steps >= 1, got "
-                              f"{self.below}, {self.reference_steps}")
-        self.seen: dict[str, list[float]] = {}
+        if not 0 < self.below < 1 or self.reference_steps < 1 or (self.absolute_below is not None
+                                                                   and not self.absolute_below > 0):
+            raise ConfigError(f"monitors.vanishing_gradient: needs 0 < below < 1, absolute_below > 0 (or null) and "
+                              f"reference_steps >= 1, got {self.below}, {self.absolute_below}, {self.reference_steps}")
+        self.reference: list[float] = []
 
-    def check(self, diag, generator_phases, critic_phases):
-        ratios = {}
-        for p in generator_phases:
-            g = diag.get(f"monitor/{p}/grad_norm")
-            if g is None:
-                continue
-            ref = self.seen.setdefault(p, [])
-            if len(ref) < self.reference_steps:
-                ref.append(g)
-                return False, {}
-            base = statistics.median(ref)
-            ratios[p] = g / base if base > 0 else math.inf
-        if not ratios:
-            return False, {}
-        return all(r < self.below for r in ratios.values()), {f"{p}_grad_ratio": r for p, r in ratios.items()}
+    def values(self, diag, generator_phases, critic_phases):
+        norms = [diag[f"monitor/{p}/grad_norm"] for p in generator_phases if f"monitor/{p}/grad_norm" in diag]
+        if not norms:
+            return None
+        g = min(norms)
+        if len(self.reference) < self.reference_steps:
+            self.reference.append(g)
+            return None
+        base = statistics.median(self.reference)
+        return {"g_grad_norm": g, "g_grad_ratio": g / base if base > 0 else math.inf}
+
+    def violated(self, medians):
+        return medians["g_grad_ratio"] < self.below or (
+            self.absolute_below is not None and medians["g_grad_norm"] < self.absolute_below)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seen": {k: list(v) for k, v in self.seen.items()}}
+        return {"reference": list(self.reference)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.seen = {k: [float(x) for x in v] for k, v in state.get("seen", {}).items()}
+        self.reference = [float(x) for x in state.get("reference", [])]
 
 
 @DETECTORS.register("critic_overpowering")
 @dataclass
 class CriticOverpowering(_Detector):
+    """Some critic classifies both the real and the fake batch (almost) perfectly: the generator is losing."""
     accuracy_above: float = 0.99
     kind = "critic_overpowering"
 
-    def check(self, diag, generator_phases, critic_phases):
-        evidence = {}
-        fired = False
-        for p in critic_phases:
-            r, f = diag.get(f"monitor/{p}/acc_real"), diag.get(f"monitor/{p}/acc_fake")
-            if r is None or f is None:
-                continue
-            evidence.update({f"{p}_acc_real": r, f"{p}_acc_fake": f})
-            fired = fired or min(r, f) > self.accuracy_above
-        return fired, evidence
+    def values(self, diag, generator_phases, critic_phases):
+        worst = [min(diag[f"monitor/{p}/acc_real"], diag[f"monitor/{p}/acc_fake"]) for p in critic_phases
+                 if f"monitor/{p}/acc_real" in diag]
+        return {"critic_accuracy": max(worst)} if worst else None
+
+    def violated(self, medians):
+        return medians["critic_accuracy"] > self.accuracy_above
 
 
 GENERAL_KEYS = ("action", "window", "warmup", "snapshot_every", "max_rollbacks", "rollback_lr_factor")
@@ -191,13 +205,13 @@ def parse_monitors(spec: Mapping[str, Any]) -> MonitorPolicy:
 
 
 class Monitor:
-    """The diagnostics of each step and, with a policy, the detectors' streaks and events."""
+    """The diagnostics of each step and, with a policy, the detectors' windows and events."""
 
     def __init__(self, policy: MonitorPolicy | None = None, window: int = 50):
         self.policy = policy
         self.window = policy.window if policy is not None else int(window)
         self.history: dict[str, deque] = {}
-        self.streaks: dict[str, int] = {}
+        self.recent: dict[str, dict[str, deque]] = {}
         self.events: list[dict[str, Any]] = []
         self.steps_seen = 0
 
@@ -239,36 +253,53 @@ class Monitor:
     # ---- detection
     def check(self, step: int, diag: Mapping[str, float], generator_phases: list[str],
               critic_phases: list[str]) -> list[dict[str, Any]]:
-        """Update the detectors' streaks; the events that fire at ``step``."""
+        """Feed the detectors; the events that fire at ``step``."""
         self.steps_seen += 1
         if self.policy is None or self.steps_seen <= self.policy.warmup:
             return []
         fired = []
         for name, det in self.policy.detectors.items():
-            holds, evidence = det.check(diag, generator_phases, critic_phases)
-            self.streaks[name] = self.streaks.get(name, 0) + 1 if holds else 0
-            if self.streaks[name] >= det.patience:
-                self.streaks[name] = 0
-                ev = {"step": int(step), "kind": name,
-                      "evidence": {k: round(float(v), 6) for k, v in evidence.items()},
+            vals = det.values(diag, generator_phases, critic_phases)
+            if vals is None:
+                continue
+            window = self.recent.setdefault(name, {})
+            for k, v in vals.items():
+                window.setdefault(k, deque(maxlen=det.patience)).append(float(v))
+            if min(len(w) for w in window.values()) < det.patience:
+                continue
+            medians = {k: statistics.median(w) for k, w in window.items()}
+            if det.violated(medians):
+                ev = {"step": int(step), "kind": name, "evidence": {k: float(f"{v:.6g}") for k, v in medians.items()},
                       "action": self.policy.action}
                 self.events.append(ev)
                 fired.append(ev)
+                self.recent[name] = {}                 # a fresh window before the detector can fire again
         return fired
 
     def counting(self) -> bool:
-        """Whether some detector currently has a running streak (the state is then not 'good')."""
-        return any(v > 0 for v in self.streaks.values())
+        """Whether some detector's current window median already meets its condition (the state is not 'good')."""
+        if self.policy is None:
+            return False
+        for name, det in self.policy.detectors.items():
+            window = self.recent.get(name)
+            if window and all(len(w) for w in window.values()):
+                if det.violated({k: statistics.median(w) for k, w in window.items()}):
+                    return True
+        return False
 
     # ---- state
     def state_dict(self) -> dict[str, Any]:
-        return {"history": {k: list(v) for k, v in self.history.items()}, "streaks": dict(self.streaks),
+        return {"history": {k: list(v) for k, v in self.history.items()},
+                "recent": {n: {k: list(v) for k, v in w.items()} for n, w in self.recent.items()},
                 "events": [dict(e) for e in self.events], "steps_seen": self.steps_seen,
                 "detectors": {k: d.state_dict() for k, d in (self.policy.detectors.items() if self.policy else [])}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.history = {k: deque((float(x) for x in v), maxlen=self.window) for k, v in state["history"].items()}
-        self.streaks = {k: int(v) for k, v in state["streaks"].items()}
+        self.recent = {}
+        for n, w in state["recent"].items():
+            maxlen = self.policy.detectors[n].patience if self.policy and n in self.policy.detectors else None
+            self.recent[n] = {k: deque((float(x) for x in v), maxlen=maxlen) for k, v in w.items()}
         self.events = [dict(e) for e in state["events"]]
         self.steps_seen = int(state["steps_seen"])
         if self.policy is not None:

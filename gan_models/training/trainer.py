@@ -211,7 +211,7 @@ class Trainer:
             for s in schedulers.schedulers.values():
                 s.base_lrs = [b * lr_factor for b in s.base_lrs]
         self.rollbacks += 1
-        self.monitor.streaks = {}
+        self.monitor.recent = {}
 
     # ---- state
     def state_dict(self, include_monitor: bool = True) -> dict[str, Any]:

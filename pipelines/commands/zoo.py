@@ -8,8 +8,9 @@ NAME = "zoo"
 HELP = "list the registered adversarial losses, regularizers, systems and paper presets"
 DESCRIPTION = (
     "Prints the GAN zoo's registries.  --json prints {\"losses\": [...], \"regularizers\": [...], "
-    "\"systems\": [...], \"presets\": [...]} (gan_models.zoo()); without it, a table per kind: each system "
-    "with the losses it accepts, each preset with its system and paper.")
+    "\"systems\": [...], \"presets\": [...], \"augmentations\": [...], \"schedules\": [...], \"monitors\": [...]} "
+    "(gan_models.zoo()); without it, a table per kind: each system with the losses it accepts, each preset "
+    "with its system and paper, and the generic training options every system accepts.")
 
 
 def add_arguments(p) -> None:
@@ -38,7 +39,9 @@ def _first_sentence(text: str, limit: int = 100) -> str:
 def render_table(z: dict[str, list[str]]) -> str:
     from gan_models.presets import resolve_preset
     lines = [f"losses ({len(z['losses'])}): " + ", ".join(z["losses"]),
-             f"regularizers ({len(z['regularizers'])}): " + ", ".join(z["regularizers"]), "",
+             f"regularizers ({len(z['regularizers'])}): " + ", ".join(z["regularizers"]),
+             "training options of every system: augment (" + ", ".join(z["augmentations"]) + "), scheduler ("
+             + ", ".join(z["schedules"]) + "), monitors (" + ", ".join(z["monitors"]) + ")", "",
              f"systems ({len(z['systems'])}):"]
     width = max((len(s) for s in z["systems"]), default=6)
     for s in z["systems"]:

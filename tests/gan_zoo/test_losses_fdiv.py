@@ -233,3 +233,33 @@ def test_ebgan_generator_gradient_flows_through_the_reconstruction_target():
     recon = 2.0 * x                            # r = recon − x = x, energy ‖x‖, d/dx = x/‖x‖
     LOSSES.build("ebgan", pt_weight=0.0).g_loss(_ae_out(x, recon)).total.backward()
     assert torch.allclose(x.grad, torch.tensor([[0.6, 0.8]]))   # a detached target would give 2x/‖x‖
+
+
+def test_ebgan_margin_acts_on_the_per_sample_l2_energy_whatever_the_critics_score():
+    """The preset's margin 20 is on the per-sample L2 norm of the reconstruction error (the paper's D(x)); the
+    loss computes that energy from recon / input even when the critic reports a per-pixel mean as its score
+    (the old bug: a ~0.3 MSE score against m = 20 meant the hinge never cut off)."""
+    x = torch.zeros(2, 1, 8, 8)
+    recon = torch.zeros(2, 1, 8, 8, requires_grad=True)
+    with torch.no_grad():
+        recon[0] += 5.0 / 8                    # ‖r‖₂ = 5 (< m): the fake term is m − 5 = 15
+        recon[1] += 25.0 / 8                   # ‖r‖₂ = 25 (> m): the fake term is 0
+    per_pixel_mse = (recon - x).pow(2).flatten(1).mean(1).detach()
+    loss = LOSSES.build("ebgan", margin=20.0)
+    fake = CriticOutput(score=per_pixel_mse, recon=recon, input=x)
+    terms = loss.d_loss(CriticOutput(score=per_pixel_mse, recon=recon.detach(), input=x), fake)
+    assert float(terms.parts["fake"].detach()) == pytest.approx((15.0 + 0.0) / 2, rel=1e-5)
+    (grad,) = torch.autograd.grad(terms.parts["fake"], recon)
+    assert grad[0].abs().sum() > 0 and float(grad[1].abs().sum()) == 0.0       # no gradient past the margin
+
+
+def test_ebgan_preset_critic_reports_the_losss_energy():
+    import gan_models
+    s = gan_models.build("ebgan", **{"generator.width": 4, "discriminator.width": 4})
+    assert s.discriminators["D"].energy_reduction == "l2" and s.loss.margin == 20.0
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    out = s.discriminators["D"](x)
+    l2 = (out.recon - x).flatten(1).norm(dim=1)
+    assert torch.allclose(out.score, l2, rtol=1e-4)
+    from gan_models.losses.f_divergence import reconstruction_energy
+    assert torch.allclose(reconstruction_energy(out, "l2"), l2, rtol=1e-4)

@@ -15,7 +15,7 @@ from tests.gan_zoo.zoo_fixtures import single_thread
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
 
 ZOO_PRESETS = ["dcgan", "sngan", "sagan", "wgan", "wgan_gp", "wgan_div", "lsgan", "ebgan", "mmd_gan", "fisher_gan",
-               "gmmn", "mcgan", "ragan", "cgan", "acgan", "ssgan", "infogan", "vaegan", "bigan"]
+               "gmmn", "mcgan", "ragan", "cgan", "acgan", "ssgan", "infogan", "vaegan", "bigan", "dragan"]
 
 
 @pytest.mark.parametrize("name", ZOO_PRESETS)
@@ -57,7 +57,9 @@ def test_paper_constants_in_presets():
 def test_zoo_json(capsys):
     assert main(["zoo", "--json"]) == 0
     z = json.loads(capsys.readouterr().out)
-    assert set(z) == {"losses", "regularizers", "systems", "presets"}
+    assert set(z) == {"losses", "regularizers", "systems", "presets", "augmentations", "schedules", "monitors"}
+    assert z["augmentations"] == ["ada", "diffaugment"] and "dragan" in z["regularizers"]
+    assert {"linear_decay", "exponential", "cosine"} <= set(z["schedules"]) and "stackganpp" in z["systems"]
     assert {"sgsd", "cgan", "acgan", "ssgan", "infogan", "vaegan", "bigan", "ebgan"} <= set(z["systems"])
     assert set(ZOO_PRESETS) <= set(z["presets"])
     assert {"nonsaturating", "wgan_gp", "hinge"} <= set(z["losses"])
