@@ -65,3 +65,8 @@ def test_dvc_repro_runs_then_noops_then_reruns_from_register(tmp_path):
     third = _run([dvc, "repro", target], repo, env)
     assert "ingest" not in _ran(third.stdout)
     assert {"register", "validate"} <= _ran(third.stdout), third.stdout[-2000:]
+
+    # a changed DVC-tracked source folder (datasets/, ingest's dependency) reruns ingest
+    (repo / "datasets" / "new_cases.txt").write_text("a new delivery\n")
+    status = _run([dvc, "status", "--with-deps", target], repo, env).stdout
+    assert "ingest" in status and "datasets" in status, status
