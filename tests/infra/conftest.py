@@ -48,7 +48,8 @@ def sql_backend(tmp_path_factory, request):
     line = f"MLflow server backend for the infra tests: {kind}" + ("" if pg else f" (PostgreSQL: {why})")
     if reporter is not None:
         reporter.write_line(line)
-    print(line)
+    else:
+        print(line)
     yield kind, uri
     if pg is not None:
         pg.stop()
