@@ -71,17 +71,32 @@ def gradient_magnitude(x: torch.Tensor, operator: str = "sobel") -> torch.Tensor
 
 
 # ---------------------------------------------------------------- helpers
+def _pnorm_order(target: str) -> float | None:
+    """``"pnorm:<p>"`` -> p (None for any other target)."""
+    if not target.startswith("pnorm:"):
+        return None
+    try:
+        return float(target.split(":", 1)[1])
+    except ValueError:
+        raise ValueError(f"content target {target!r}: expected 'pnorm:<p>' with a number p >= 1") from None
+
+
 def resolve_target(sources: Sources, target: str) -> torch.Tensor:
-    """The image a term compares with: a key of ``sources``, ``"max"`` or ``"mean"`` of A and B."""
-    if target in ("max", "mean"):
+    """The image a term compares with: a key of ``sources``, ``"max"`` or ``"mean"`` of A and B, or
+    ``"pnorm:<p>"``, the smooth maximum (A^p + B^p)^(1/p) (:func:`gan_models.networks.fusion_smoothmax.smooth_max`)."""
+    p = _pnorm_order(target)
+    if target in ("max", "mean") or p is not None:
         a, b = sources["a"], sources["b"]
         if a.shape != b.shape:
             raise ValueError(f"target {target!r} needs A and B of the same shape, got {tuple(a.shape)} and "
                              f"{tuple(b.shape)}")
+        if p is not None:
+            from gan_models.networks.fusion_smoothmax import smooth_max
+            return smooth_max(a, b, p)
         return torch.maximum(a, b) if target == "max" else 0.5 * (a + b)
     if target not in sources:
         raise KeyError(f"content target {target!r} is not in the batch; available: {sorted(sources)} "
-                       f"(plus 'max', 'mean')")
+                       f"(plus 'max', 'mean', 'pnorm:<p>')")
     return sources[target]
 
 

@@ -19,7 +19,8 @@ Configuration (every field below is a keyword of the constructor, i.e. a ``param
   batch, optionally conditioned on further views (channels concatenated to both), with a weight on its
   adversarial term in the G loss.  Views are registered in ``FUSION_VIEWS``: ``a``, ``b``, ``b_lowres``,
   ``fused``, ``fused_down`` (F box-averaged to B's low resolution), ``abs_fused_minus_a`` |F − A|,
-  ``abs_fused_minus_b`` |F − B|, ``max`` (max(A, B)), ``labels`` (one-hot tissue map), ``mask``.
+  ``abs_fused_minus_b`` |F − B|, ``max`` (max(A, B)), ``grad_fused`` (Sobel |gx| + |gy| of F),
+  ``grad_joint`` (max(|∇A|, |∇B|)), ``labels`` (one-hot tissue map), ``mask``.
   A judge sees the outputs of the stages named in ``stages`` (default all), concatenated along the batch
   with the real view repeated to match.
 * ``g_optimizer`` / ``d_optimizer``: overrides of the loss's paper optimiser (DDcGAN: RMSProp / SGD).
@@ -43,7 +44,8 @@ from torch import nn
 
 from gan_models.fusion_colour import fuse_colour
 from gan_models.losses.base import AdversarialLoss, LossTerms
-from gan_models.losses.content import ContentTerm, content_loss, match_resolution, parse_content_terms
+from gan_models.losses.content import (ContentTerm, content_loss, gradient_magnitude, match_resolution,
+                                       parse_content_terms)
 from gan_models.registry import DISCRIMINATORS, GENERATORS, SYSTEMS, Registry
 from gan_models.systems.adversarial import (LossSpec, build_net, critic_terms,
                                             generator_terms, load_loss_state, loss_name, loss_state,
@@ -83,6 +85,10 @@ FUSION_VIEWS.register("fused_down")(
 FUSION_VIEWS.register("abs_fused_minus_a")(lambda c: (_need(c.fused, "the fused image") - c.a).abs())
 FUSION_VIEWS.register("abs_fused_minus_b")(lambda c: (_need(c.fused, "the fused image") - c.b).abs())
 FUSION_VIEWS.register("max")(lambda c: torch.maximum(c.a, c.b))
+# detail views (TarDAL-style detail critic): Sobel gradient magnitude |gx| + |gy| of F, and the sources'
+# joint gradient max(|grad A|, |grad B|), the edge map a fusion should carry
+FUSION_VIEWS.register("grad_fused")(lambda c: gradient_magnitude(_need(c.fused, "the fused image")))
+FUSION_VIEWS.register("grad_joint")(lambda c: torch.maximum(gradient_magnitude(c.a), gradient_magnitude(c.b)))
 FUSION_VIEWS.register("prev")(lambda c: _need(c.prev, "an earlier stage's output (stage index > 0)"))
 FUSION_VIEWS.register("labels")(lambda c: _need(c.labels, "tissue labels"))
 FUSION_VIEWS.register("mask")(lambda c: _need(c.mask, "a mask"))
@@ -251,6 +257,18 @@ class FusionSystem(GANSystem):
             outs.append(self.generators[self._gname(i)](self.view(st.a, ctx), self.view(st.b, ctx), extra))
         return outs
 
+    def stage_prior(self, i: int, ctx: FusionContext) -> torch.Tensor:
+        """The fixed fusion rule a residual generator starts from (content target ``"prior"``), on the stage's
+        own inputs; generators without one are refused with their name."""
+        gen = self.generators[self._gname(i)]
+        prior = getattr(getattr(gen, "module", gen), "prior", None)
+        if prior is None:
+            raise ValueError(f"stages.{self.stage_names[i]}: content target 'prior' needs a generator with a fixed "
+                             f"fusion rule to start from (e.g. 'smoothmax_residual'), not "
+                             f"{type(getattr(gen, 'module', gen)).__name__}")
+        st = self.stages[i]
+        return prior(self.view(st.a, ctx), self.view(st.b, ctx))
+
     def combine(self, outs: list[torch.Tensor]) -> torch.Tensor:
         return outs[-1] if self.output == "last" else torch.stack(outs).mean(dim=0)
 
@@ -322,6 +340,8 @@ class FusionSystem(GANSystem):
                         sources[key] = batch[key]
                 if ctx.prev is not None:
                     sources["prev"] = ctx.prev
+                if any(t.params.get("target") == "prior" for t in terms):
+                    sources["prior"] = self.stage_prior(i, ctx)
                 prefix = "content/" if len(outs) == 1 else f"content_{self.stage_names[i]}/"
                 total = total + content_loss(terms, out, sources, prefix=prefix)
         for name, j in self.judges.items():

@@ -156,11 +156,16 @@ def write_report(summary: dict, p: EvaluateParams, figures: dict[str, Path], pat
     from pipelines.reporting.tables import markdown_table
     pub = load_published()
     cols = [*CORE_COLUMNS, "Nabf"] + (["FMI_pixel", "FMI_dct", "FMI_w"] if p.fmi else [])
-    lines = ["# Evaluation", "", f"**Protocol.** {protocol_text(p)}", "",
-             f"Model: `{p.model}` (as `{p.model_name}`)" if p.model else
-             "Model: none (evaluate.model is null) - baselines only.", ""]
+    lines = ["# Evaluation", "", f"**Protocol.** {protocol_text(p)}", ""]
+    if not p.model:
+        lines += ["Model: none (evaluate.model is null) - baselines only.", ""]
+    promotion = summary.get("promotion") or {}
     for task, methods in summary["tasks"].items():
         lines += [f"## {task}", "", f"{methods[next(iter(methods))]['n_images']} test pairs.", ""]
+        if p.model and p.model_name in methods:
+            lines += [f"Model: `{p.model.replace('{task}', task)}` (as `{p.model_name}`).", ""]
+        if task in promotion:
+            lines += promotion_lines(promotion[task], p.model_name) + [""]
         rows, notes = [], {}
         for method, vals in methods.items():
             rows.append({"method": method, **{c: vals.get(c) for c in cols}})
@@ -188,6 +193,26 @@ def write_report(summary: dict, p: EvaluateParams, figures: dict[str, Path], pat
     return path
 
 
+def promotion_lines(rec: dict, model_name: str) -> list[str]:
+    """The promotion decision of one task, for reports/eval.md."""
+    if "metric" not in rec:
+        return [f"**Promotion:** not decided: {rec.get('reason')}"]
+    head = (f"**Promotion ({rec['metric']}, per image, mean over the test pairs; {rec['mode']}, min_delta "
+            f"{rec['min_delta']:g}): {'PROMOTED to champion' if rec['promoted'] else 'not promoted'}** - "
+            f"{rec['reason']}.")
+    scores = rec.get("rule_scores", {})
+    order = [model_name] + (["champion"] if "champion" in scores else []) + \
+        sorted((m for m in scores if m not in (model_name, "champion")), key=lambda m: -scores[m])
+    table = ["", f"| method | {rec['metric']} | headline wins of 8 for {model_name} (means) |", "|---|---|---|"]
+    wins = rec.get("headline_wins_vs", {})
+    for m in order:
+        w = wins.get(m)
+        mark = " (best classical baseline)" if m == rec.get("best_baseline") else ""
+        table.append(f"| {m}{mark} | {scores[m]:.4f} | "
+                     + (f"{w['wins']} ({', '.join(w['metrics'])})" if w else "") + " |")
+    return [head] + table
+
+
 #: the EvaluateParams fields that name the stage's outputs (published together by run())
 OUTPUT_FIELDS = ("metrics_json", "per_method_csv", "per_image_csv", "report", "figures_dir")
 
@@ -209,11 +234,16 @@ def _run(p: EvaluateParams) -> EvaluateResult:
     from pipelines.metrics import aggregate, nan_notes
     tasks = load_tasks(p.test_split)
     fusers = build_fusers(p)
+    if p.model:                                  # a rule the evaluation cannot compute fails before scoring
+        from pipelines.metrics import columns_for, metric_names
+        from pipelines.tracking.promotion import check_rule, load_rule
+        check_rule(load_rule(), p.baselines, columns_for(metric_names(include_slow=p.fmi)))
     total = sum(len(t.a) for t in tasks) * len(fusers)
     summary: dict = {"convention": {"stretch": p.stretch, "ssim_data_range": p.ssim_data_range,
                                     "mi_unit": "nats", "model": p.model, "fmi": p.fmi},
                      "tasks": {}}
     per_image_rows: list[dict] = []
+    per_image: dict[str, dict] = {}
     figures: dict[str, Path] = {}
     with tqdm(total=total, desc="evaluate", unit="image") as progress:
         for td in tasks:
@@ -223,6 +253,7 @@ def _run(p: EvaluateParams) -> EvaluateResult:
                 task_fusers = {p.model_name: checked(load_model_fuser(ref), p.model_name), **fusers}  # untrained
                                                                                       # tasks: baselines only
             per_method, fused_all = score_task(td, task_fusers, p, progress)
+            per_image[td.task] = per_method
             summary["tasks"][td.task] = {}
             for method, cols in per_method.items():
                 agg = aggregate(cols)
@@ -235,7 +266,7 @@ def _run(p: EvaluateParams) -> EvaluateResult:
             figures[td.task] = _figure(td, fused_all, p, Path(p.figures_dir))
         if p.model:   # champion / challenger aliases (pipelines/tracking/promotion.py, rule: mlflow.promotion)
             from pipelines.tracking.promotion import promote_after_evaluation
-            summary["promotion"] = promote_after_evaluation(summary, tasks, p, score_task, progress)
+            summary["promotion"] = promote_after_evaluation(summary, per_image, tasks, p, score_task, progress)
     outputs = []
     mj = Path(p.metrics_json)
     mj.parent.mkdir(parents=True, exist_ok=True)

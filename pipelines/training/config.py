@@ -50,7 +50,7 @@ class TrainParams:
     log_every: int = 5                    # per-step losses to MLflow
     sample_every: int = 20                # fused sample grid to MLflow
     val_max_pairs: int = 16
-    objective: str = "qabf_ssim_min"      # OBJECTIVES name (pipelines/training/objective.py)
+    objective: str = "headline_win_rate"  # OBJECTIVES name (pipelines/training/objective.py)
     keep_checkpoints: int = 2
     resources: ResourcesParams = field(default_factory=ResourcesParams)
 
@@ -75,7 +75,7 @@ class LoopConfig:
     log_every: int = 5
     sample_every: int = 20
     val_max_pairs: int = 16
-    objective: str = "qabf_ssim_min"
+    objective: str = "headline_win_rate"
     bf16: bool = True
     keep_checkpoints: int = 2
     tracking_uri: str | None = None       # MLflow: rank 0 logs per-step losses / samples to run_id

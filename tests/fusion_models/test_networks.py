@@ -14,7 +14,7 @@ FUSION_GENERATORS = {
     "fusiongan": {"width": 2}, "ddcgan": {"width": 4}, "rrdb_fusion": {"width": 6, "growth": 4, "n_blocks": 1},
     "sagan_fusion": {"width": 4}, "mefgan": {"width": 4}, "fusion_unet": {"width": 4, "depth": 2},
     "ganfm": {"width": 4, "depth": 2}, "dsagan": {"width": 3}, "mmfgan": {"width": 4}, "fusegan": {"width": 4},
-    "mganfuse": {"width": 4}, "dense_lmax": {"width": 4},
+    "mganfuse": {"width": 4}, "dense_lmax": {"width": 4}, "smoothmax_residual": {"width": 4, "depth": 2},
 }
 
 

@@ -60,13 +60,19 @@ def _content(logs):
                                                                      or "latent" in k))
 
 
+#: generators whose last layer starts at zero (the untrained model is a fixed fusion rule already close to the
+#: content target) need more steps before the loss moves by 10 %
+CONTENT_STEPS = {"smoothmax_gan": 150}
+
+
 @pytest.mark.parametrize("name", ALL_PRESETS)
 def test_content_loss_decreases(name, pair32, contrasts32):
     torch.manual_seed(0)
-    system = build(name, **{"g_optimizer.lr": 2e-3})     # the preset's loss and nets; a faster G for the test
+    lr = 5e-3 if name in CONTENT_STEPS else 2e-3
+    system = build(name, **{"g_optimizer.lr": lr})       # the preset's loss and nets; a faster G for the test
     trainer = Trainer(system)
     batch = batch_for(name, pair32, contrasts32)
-    hist = [_content(trainer.train_step(dict(batch))) for _ in range(10)]
+    hist = [_content(trainer.train_step(dict(batch))) for _ in range(CONTENT_STEPS.get(name, 10))]
     assert hist[0] > 0
     assert sum(hist[-3:]) / 3 < 0.9 * sum(hist[:3]) / 3, hist
 

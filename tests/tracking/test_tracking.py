@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipelines.tracking import lineage, setup
 from pipelines.tracking.pyfunc_model import decode_image, encode_image, example_input, log_fusion_model
-from pipelines.tracking.registry import PromotionRule, decide_promotion, version_by_alias
+from pipelines.tracking.registry import PromotionRule, apply_decision, decide, version_by_alias
 
 
 def png(arr: np.ndarray) -> bytes:
@@ -125,20 +125,27 @@ def test_champion_moves_only_when_the_challenger_wins(mlflow_store, toy_checkpoi
     exp = setup.ensure_experiment("medfuse/MRI_CT", mlflow_store)
     rule = PromotionRule(metric="score", mode="max", min_delta=0.01)
     versions = []
-    for name in ("weak", "strong", "weak"):
+    for name in ("weak", "strong", "weak", "weak"):
         with mlflow.start_run(experiment_id=exp):
             versions.append(log_fusion_model(toy_checkpoints[name],
                                              registered_model_name="medfuse-MRI_CT").registered_model_version)
-    assert versions == [1, 2, 3]
-    first = decide_promotion("medfuse-MRI_CT", 1, 0.50, None, rule)
-    assert first["promoted"] and first["reason"] == "no champion yet"
-    assert str(version_by_alias("medfuse-MRI_CT", "champion").version) == "1"
-    better = decide_promotion("medfuse-MRI_CT", 2, 0.60, 0.50, rule)
-    assert better["promoted"] and str(version_by_alias("medfuse-MRI_CT", "champion").version) == "2"
-    worse = decide_promotion("medfuse-MRI_CT", 3, 0.605, 0.60, rule)   # within min_delta: not better
-    assert not worse["promoted"] and "does not beat champion v2" in worse["reason"]
+    assert versions == [1, 2, 3, 4]
+    base = {"max": 0.45, "mean": 0.30}
+
+    def step(version, score, champion, champion_version):
+        return apply_decision("medfuse-MRI_CT", version, decide(rule, score, champion, champion_version, base))
+    loser = step(1, 0.40, None, None)                    # below max, and no champion yet: still not promoted
+    assert not loser["promoted"] and version_by_alias("medfuse-MRI_CT", "champion") is None
+    first = step(2, 0.50, None, None)
+    assert first["promoted"] and "no champion yet" in first["reason"]
     assert str(version_by_alias("medfuse-MRI_CT", "champion").version) == "2"
-    assert str(version_by_alias("medfuse-MRI_CT", "challenger").version) == "3"
-    tags = mlflow.tracking.MlflowClient().get_model_version("medfuse-MRI_CT", "3").tags
-    assert tags["test_score"] == "0.605" and "does not beat" in tags["promotion"]
+    better = step(3, 0.60, 0.50, "2")
+    assert better["promoted"] and str(version_by_alias("medfuse-MRI_CT", "champion").version) == "3"
+    worse = step(4, 0.605, 0.60, "3")                    # within min_delta: not better
+    assert not worse["promoted"] and "not champion v3" in worse["reason"]
+    assert str(version_by_alias("medfuse-MRI_CT", "champion").version) == "3"
+    assert str(version_by_alias("medfuse-MRI_CT", "challenger").version) == "4"
+    tags = mlflow.tracking.MlflowClient().get_model_version("medfuse-MRI_CT", "4").tags
+    assert tags["test_score"] == "0.605" and "not champion v3" in tags["promotion"]
+    assert tags["test_score_champion"] == "0.6" and tags["test_score_best_baseline"] == "max=0.45"
     assert PromotionRule(mode="min").beats(0.1, 0.2) and not PromotionRule(mode="min").beats(0.3, 0.2)

@@ -33,6 +33,24 @@ def test_objective_penalises_collapse_to_one_source(sources):
         obj(a[:, :40], a, b)
 
 
+def test_win_rate_objective_scores_baselines_as_the_promotion_rule_does(sources):
+    """headline_win_rate on a baseline's own output: a set holding that baseline gives it 1/2 from its own column,
+    so the objective equals the rule's per-image win rate computed from the evaluation's columns."""
+    from pipelines.baselines import BASELINES
+    from pipelines.metrics.comparison import score_headline, win_rate
+    from pipelines.training.objective import CLASSICAL_BASELINES, baseline_scores
+    a, b = sources
+    obj = OBJECTIVES.get("headline_win_rate")
+    refs = {n: score_headline(BASELINES.get(n)(a, b), a, b) for n in CLASSICAL_BASELINES}
+    fused = BASELINES.get("max")(a, b)
+    got = obj(fused, a, b)
+    assert got["score"] == pytest.approx(win_rate(refs["max"], refs))
+    assert 0.0 <= got["score"] <= 1.0 and got["ssim"] == pytest.approx(float(np.mean(refs["max"]["SSIM"])))
+    assert baseline_scores(a, b) is baseline_scores(a, b)                 # computed once per image set
+    # an output beating every baseline on every image and metric would score 1; a constant image scores low
+    assert obj(np.full_like(a, 0.5), a, b)["score"] < got["score"]
+
+
 def test_shards_are_disjoint_and_cover_the_task(split_dir):
     ids_all, a_all, _ = read_task_rows(split_dir / "train.parquet", "MRI_PET")
     assert len(ids_all) == 12 and ids_all == sorted(ids_all)

@@ -1,0 +1,98 @@
+"""The smooth-maximum fusion model: closed forms of P_p, the untrained model is exactly its prior, the
+'prior' content target, the detail critic's views, and training moving the output towards the content target."""
+import pytest
+import torch
+
+import gan_models
+from gan_models.losses.content import gradient_magnitude, resolve_target
+from gan_models.networks.fusion_smoothmax import SmoothMaxResidualGenerator, smooth_max
+from gan_models.systems.fusion import FUSION_VIEWS, FusionContext
+from gan_models.training.trainer import Trainer
+
+
+def test_smooth_max_closed_forms():
+    a = torch.tensor([0.0, 0.3, 0.6, 0.5, 0.0])
+    b = torch.tensor([0.0, 0.4, 0.2, 0.5, 0.7])
+    assert torch.allclose(smooth_max(a, b, 1.0), a + b)                          # p = 1: the sum
+    assert torch.allclose(smooth_max(a, b, 2.0), (a * a + b * b).sqrt())         # p = 2: the Euclidean norm
+    assert torch.allclose(smooth_max(a, b, 200.0), torch.maximum(a, b), atol=3.5e-3)   # p -> inf: the max
+    assert smooth_max(a, b, 6.0)[0] == 0 and smooth_max(a, b, 6.0)[4] == pytest.approx(0.7)  # one source 0
+    assert smooth_max(a, b, 6.0)[3] == pytest.approx(0.5 * 2 ** (1 / 6))         # equal sources
+    big = smooth_max(torch.tensor([1e-30, 0.9]), torch.tensor([1e-31, 0.9]), 64.0)  # no underflow to 0/NaN
+    assert torch.isfinite(big).all() and big[0] > 0
+    with pytest.raises(ValueError, match="p >= 1"):
+        smooth_max(a, b, 0.5)
+
+
+def test_gradients_are_finite_where_both_sources_are_zero():
+    a = torch.zeros(4, requires_grad=True)
+    b = torch.tensor([0.0, 0.0, 0.5, 0.0], requires_grad=True)
+    smooth_max(a, b, 6.0).sum().backward()
+    assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
+
+
+def test_untrained_generator_is_its_prior_and_training_moves_it():
+    g = SmoothMaxResidualGenerator(p=4.0, width=4, depth=2)
+    a, b = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    assert torch.equal(g(a, b), smooth_max(a, b, 4.0).clamp(0, 1))
+    assert torch.equal(g.prior(a, b), smooth_max(a, b, 4.0))
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    for _ in range(20):
+        opt.zero_grad()
+        (g(a, b) - 0.5 * (a + b)).abs().mean().backward()
+        opt.step()
+    assert (g(a, b) - 0.5 * (a + b)).abs().mean() < (smooth_max(a, b, 4.0).clamp(0, 1) - 0.5 * (a + b)).abs().mean()
+    with pytest.raises(ValueError, match="depth >= 1"):
+        SmoothMaxResidualGenerator(depth=0)
+
+
+def test_pnorm_target_and_the_prior_target():
+    a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    assert torch.allclose(resolve_target({"a": a, "b": b}, "pnorm:3"), smooth_max(a, b, 3.0))
+    with pytest.raises(ValueError, match="pnorm:<p>"):
+        resolve_target({"a": a, "b": b}, "pnorm:x")
+    # 'prior' reaches the generator's own rule: tuning p moves the target with it
+    system = gan_models.build("smoothmax_gan", **{"stages.G.generator.p": 3.0, "stages.G.generator.width": 4})
+    batch = system._prepared({"a": a, "b": b})
+    ctx = system._context(batch)
+    assert torch.allclose(system.stage_prior(0, ctx), smooth_max(a, b, 3.0))
+    logs = system.g_terms(batch).parts
+    assert float(logs["content/intensity_prior"]) == pytest.approx(
+        float((smooth_max(a, b, 3.0).clamp(0, 1) - smooth_max(a, b, 3.0)).abs().mean()), abs=1e-6)
+    # a generator without a fixed rule refuses the target with its name
+    other = gan_models.build("fusiongan", **{"stages.G.content": [{"name": "intensity", "target": "prior"}],
+                                             "stages.G.generator.width": 2})
+    with pytest.raises(ValueError, match="FusionGANGenerator"):
+        other.g_terms(other._prepared({"a": a, "b": b}))
+
+
+def test_detail_views_are_gradient_maps():
+    a = torch.zeros(1, 1, 8, 8)
+    a[..., :, 4:] = 1.0                                       # a vertical edge in A, none in B
+    b = torch.zeros(1, 1, 8, 8)
+    f = 0.5 * a
+    ctx = FusionContext(a=a, b=b, b_lowres=b, fused=f, prev=None, labels=None, mask=None)
+    joint = FUSION_VIEWS.get("grad_joint")(ctx)
+    assert torch.equal(joint, gradient_magnitude(a))
+    assert torch.allclose(FUSION_VIEWS.get("grad_fused")(ctx), 0.5 * gradient_magnitude(a))
+    assert float(joint[..., 3:5].min()) > 0 and float(joint[..., :2].abs().max()) == 0
+
+
+def test_preset_trains_its_detail_critic_and_keeps_a_black_background():
+    """A blob of B over a striped A: the smooth maximum loses A's stripes under the blob; training with the
+    preset's losses puts edges back (the joint-gradient term falls) while the background stays black."""
+    torch.manual_seed(0)
+    system = gan_models.build("smoothmax_gan", **{"stages.G.generator.width": 8, "judges.detail.net.width": 4,
+                                                  "g_optimizer.lr": 5e-3})
+    trainer = Trainer(system)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    head = ((xx ** 2 + yy ** 2) < 0.6).float()
+    a = (head * (0.4 + 0.3 * torch.sin(8 * xx))).expand(4, 1, 32, 32).contiguous()
+    b = (0.9 * torch.exp(-((xx - 0.1) ** 2 + yy ** 2) / 0.1) * head).expand(4, 1, 32, 32).contiguous()
+    first = trainer.train_step({"a": a, "b": b})
+    for _ in range(200):
+        logs = trainer.train_step({"a": a, "b": b})
+    assert "D_detail/total" in logs and "G/adv_detail/fake" in logs
+    assert logs["G/content/gradient_max"] < 0.85 * first["G/content/gradient_max"]
+    f = system.fuse(a, b)
+    assert f.shape == a.shape and float(f[..., :3, :].abs().max()) < 0.05      # the background stays dark
