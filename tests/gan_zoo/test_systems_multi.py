@@ -1,4 +1,4 @@
-"""Multi-network topologies: mad_gan, mgan, lapgan, stackgan, cogan, cyclegan, dualgan, discogan."""
+"""Multi-network topologies: mad_gan, mgan, lapgan, stackgan, stackganpp, cogan, cyclegan, dualgan, discogan."""
 from __future__ import annotations
 
 import math
@@ -45,6 +45,9 @@ CONFIGS = {
                       stage1_generator=TINY_CONV, stage1_discriminator=TINY_CONV, stage2_discriminator=TINY_CONV,
                       stage2_generator={"name": "resnet_translator", "width": 4, "n_down": 1, "n_blocks": 1}),
                  lambda: {"x": torch.rand(4, 1, 16, 16) * 2 - 1, "y": torch.tensor([0, 1, 2, 1])}),
+    "stackganpp": (dict(data_shape=[1, 16, 16], n_stages=2, n_classes=3, embed_dim=4, cond_dim=4, latent_dim=8,
+                        generator={"name": "tree", "width": 4}, discriminator=TINY_CONV),
+                   lambda: {"x": torch.rand(4, 1, 16, 16) * 2 - 1, "y": torch.tensor([0, 1, 2, 1])}),
 }
 
 
@@ -62,7 +65,7 @@ def test_every_system_of_this_module_is_registered_and_has_a_preset():
         assert name in preset_names()
 
 
-IMAGE_SYSTEMS = ("lapgan", "stackgan")
+IMAGE_SYSTEMS = ("lapgan", "stackgan", "stackganpp")
 CORE_LOSSES = ("nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge", "ragan", "fisher")
 
 

@@ -78,11 +78,12 @@ def test_scheduler_steps_per_generator_step_and_only_named_optimizers():
         dcgan(scheduler={"name": "constant", "optimizers": ["Q"]})
 
 
-def test_cyclegan_paper_schedule_in_epochs():
+def test_cyclegan_and_sngan_presets_carry_the_papers_schedules():
+    sngan = gan_models.build("sngan", **SMALL)
+    assert sngan.training_options.scheduler.raw == {"name": "linear_decay", "start": 0, "end": 50000}
+    assert sngan.training_options.scheduler.factor(25000) == pytest.approx(0.5)
     s = gan_models.build("cyclegan", **{"generator.width": 4, "discriminator.width": 4, "shape_a": [1, 16, 16],
-                                        "shape_b": [1, 16, 16]},
-                         scheduler={"name": "linear_decay", "start": 100, "end": 200, "steps_per_epoch": 2,
-                                    "staircase": True})
+                                        "shape_b": [1, 16, 16], "scheduler.steps_per_epoch": 2})
     spec = s.training_options.scheduler
     assert spec.factor(2 * 150) == pytest.approx(0.5) and spec.factor(2 * 150 + 1) == pytest.approx(0.5)
     assert spec.factor(2 * 100 - 1) == 1.0 and spec.factor(2 * 200) == 0.0

@@ -1,0 +1,35 @@
+"""The stability monitors on the ring runs that ``reports/bench/mode_coverage.md`` knows to fail or to work.
+
+Shortened versions of ``benchmarks/stability_monitors.py`` (the full 2 000-step table is in
+``reports/bench/stability_monitors.md``): each failing configuration is run until its failure shows (f-GAN TV:
+the generator's gradient vanishes; WGAN at 100× its learning rate: the gradient is tiny from the start;
+f-GAN Pearson: the samples collapse), each working one for a few hundred steps with no event.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import stability_monitors as sm  # noqa: E402
+
+SETUPS = sm.setups(5e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config, steps, kind", [("fgan_tv", 900, "vanishing_gradient"),
+                                                 ("wgan_high_lr", 300, "vanishing_gradient"),
+                                                 ("fgan_pearson", 1800, "mode_collapse")])
+def test_monitors_fire_on_runs_known_to_fail(config, steps, kind):
+    r = sm.run(config, SETUPS[config], steps, 0, 256)
+    assert kind in r["first"], r["first"]
+    assert r["modes"] <= 2                                    # the ground truth agrees: the run failed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["hinge", "wgan_div"])
+def test_monitors_stay_quiet_on_runs_known_to_work(config):
+    r = sm.run(config, SETUPS[config], 400, 0, 256)
+    assert r["first"] == {}, r["events"]
