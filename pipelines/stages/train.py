@@ -48,18 +48,25 @@ class TaskResult:
     metrics: dict[str, Any]
 
 
-def tuned_train_params(tp: TrainParams, report: Path = TUNE_REPORT) -> tuple[TrainParams, dict[str, Any] | None]:
-    """``train`` params with the tune report's best config filling the keys params.yaml leaves open (null
-    ``preset`` / ``loss``, overrides not given): explicit values win, so ``dvc exp run -S train.loss=lsgan``
-    trains LSGAN even after tuning.  A still-null preset becomes ``DEFAULT_PRESET``."""
+def tuned_train_params(tp: TrainParams, report: Path = TUNE_REPORT, task: str | None = None
+                       ) -> tuple[TrainParams, dict[str, Any] | None]:
+    """``train`` params with ``task``'s best tuned config (``reports/tune.json``) filling the keys params.yaml
+    leaves open (null ``preset`` / ``loss``, overrides not given): explicit values win, so ``dvc exp run -S
+    train.loss=lsgan`` trains LSGAN even after tuning.  A task the report does not cover keeps the params as
+    they are.  A still-null preset becomes ``DEFAULT_PRESET``."""
     best = None
     d = to_dict(tp)
     if tp.use_tuned and report.exists():
         data = json.loads(report.read_text())
-        best = data.get("best_config")
-        if not isinstance(best, dict):
-            raise ParamsError(f"{report}: no 'best_config' mapping (rerun the tune stage)")
-        d = apply_train_updates(d, best, str(report), fill_only=True)
+        tasks = data.get("tasks")
+        if not isinstance(tasks, dict):
+            raise ParamsError(f"{report}: no per-task 'tasks' mapping (written by an older tune stage: rerun it)")
+        entry = tasks.get(task) if task is not None else None
+        if entry is not None:
+            best = entry.get("best_config")
+            if not isinstance(best, dict):
+                raise ParamsError(f"{report}: task {task} has no 'best_config' mapping (rerun the tune stage)")
+            d = apply_train_updates(d, best, f"{report} ({task})", fill_only=True)
     if d.get("preset") is None:
         d["preset"] = DEFAULT_PRESET
     return from_dict(TrainParams, d, "train"), best
@@ -215,23 +222,23 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
 def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
     from pipelines.tracking.setup import configure
     root = Path(root).resolve()
-    tp = section(params, TrainParams, "train")
-    tp, tuned = tuned_train_params(tp, root / TUNE_REPORT)
-    if not tp.tasks:
+    base = section(params, TrainParams, "train")
+    if not base.tasks:
         raise ParamsError("train.tasks: list at least one task (e.g. [MRI_PET])")
-    for task in tp.tasks:                                    # bad values: one line before MLflow or Ray start
+    per_task = {task: tuned_train_params(base, root / TUNE_REPORT, task) for task in base.tasks}
+    for task, (tp, _) in per_task.items():                   # bad values: one line before MLflow or Ray start
         parse_loop_config(loop_config(tp, task, root))
-    check_crop(tp.crop, root / SPLITS / "train.parquet")
+        check_crop(tp.crop, root / SPLITS / "train.parquet")
     configure(root)
     results = {}
     with publish.staged("train", root / FINAL_DIR, root / METRICS, root=root) as staged:   # models and metrics
-        for task in tp.tasks:                                                               # appear together
+        for task, (tp, tuned) in per_task.items():                                          # appear together
             r = train_task(tp, task, root, tuned, staged[root / FINAL_DIR])
-            results[task] = {"run_id": r.run_id, "model_version": r.model_version, **r.metrics}
+            results[task] = {"run_id": r.run_id, "model_version": r.model_version, "preset": tp.preset,
+                             "loss": tp.loss, "tuned": tuned is not None, **r.metrics}
             print(f"[train] {task}: {root / FINAL_DIR / task / r.checkpoint.name} (registered version "
                   f"{r.model_version})", flush=True)
-        summary = {"tuned": tuned is not None, "preset": tp.preset, "loss": tp.loss, "steps": tp.steps,
-                   "workers": tp.resources.num_workers, "tasks": results}
+        summary = {"steps": base.steps, "workers": base.resources.num_workers, "tasks": results}
         staged[root / METRICS].write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
 

@@ -1,10 +1,16 @@
-"""Tune stage: Ray Tune with ASHA over ``tune.space`` on one task; writes ``reports/tune.json``.
+"""Tune stage: Ray Tune with ASHA over ``tune.space``, one search per task; writes ``reports/tune.json``.
 
-Each trial trains the model of the ``train`` section with the sampled values applied (loss, preset, generator
-width, learning rates, content weights... any train key or ``overrides.<build override>``) for up to
-``tune.steps`` steps and reports the validation objective (``train.objective``, default ``qabf_ssim_min`` =
-Qabf + 2 * min(SSIM(F, A), SSIM(F, B)); see :mod:`pipelines.training.objective` for why) every
-``train.val_every`` steps; ASHA (time attribute: ``step``) stops the weak trials early.
+Every task of ``tune.tasks`` (default: all of ``train.tasks``) is searched on its own (MRI-CT, -PET and -SPECT
+want different fusion rules: measured in ``reports/bench/quality.md``).  Each trial trains the model of the
+``train`` section with the sampled values applied (loss, preset, generator width, learning rates, content
+weights... any train key or ``overrides.<build override>``) for up to ``tune.steps`` steps and reports the
+validation objective (``train.objective``, default ``headline_win_rate``: the promotion rule's metric on the val
+split; see :mod:`pipelines.training.objective`) every ``train.val_every`` steps; ASHA (time attribute: ``step``)
+stops the weak trials early, and the best of the trials that trained longest is kept.
+
+``reports/tune.json``: ``{"objective", "scheduler", "tasks": {task: {"best_config", "best_score", "best_step",
+"trials", "parent_run_id", "seconds"}}, "seconds"}``; the train stage fills each task's open keys from its own
+``best_config``.
 
 A trial runs in its Tune worker process (``tune.num_workers: 0``, cheapest on small machines) or as a Ray Train
 DDP run driven from the trial (``>= 1``: the Train-V2 "Tune over Train" driver pattern, STACK_NOTES §2).
@@ -15,7 +21,8 @@ best config and score.
 
 Space syntax (``tune.space``): ``{choice: [...]}``, ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``,
 ``{randint: [lo, hi]}``, ``{grid: [...]}``, and ``{per_preset: {<preset>: <domain>, ...}}`` for values whose
-meaning depends on the preset (content weights differ by orders of magnitude between FusionGAN and DDcGAN).
+meaning depends on the preset (content weights differ by orders of magnitude between FusionGAN and DDcGAN); a
+preset without an entry leaves the key unset (a parameter only some presets have, like ``smoothmax_gan``'s p).
 """
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ REPORT = Path("reports/tune.json")
 @dataclass
 class TuneParams:
     """``tune:`` section."""
-    task: str | None = None                # null: the first of train.tasks
+    tasks: list[str] | None = None         # null: every task of train.tasks (each searched on its own)
     num_samples: int = 4
     steps: int = 40                        # per trial (ASHA max_t, in training steps)
     grace_steps: int = 20                  # ASHA grace period (steps) before a trial can be stopped
@@ -96,8 +103,8 @@ def search_space(space: dict[str, Any], seed: int, default_preset: str) -> dict[
 
             def sample(s, per=per, rng=rng, key=key):
                 preset = s.config.get("preset") or default_preset
-                if preset not in per:
-                    raise ParamsError(f"tune.space.{key}: no per_preset entry for preset {preset!r}")
+                if preset not in per:             # a key this preset does not have (e.g. smoothmax's p)
+                    return None                   # is left unset (apply_train_updates skips nulls)
                 return _sample_plain(per[preset], rng)
             out[key] = tune.sample_from(sample)
         else:
@@ -147,40 +154,21 @@ def trial_func(config: dict[str, Any], ctx: dict[str, Any]) -> None:
             tune_trial_func(cfg)
 
 
-def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
+def tune_task(task: str, p: TuneParams, tp: TrainParams, base: dict[str, Any], root: Path,
+              splits: dict[str, Path]) -> dict[str, Any]:
+    """One task's search: a parent MLflow run in ``medfuse/<task>``, one child run per trial, ASHA."""
     import mlflow
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from pipelines.tracking.lineage import lineage_tags
     from pipelines.tracking.setup import configure, ensure_experiment, experiment_name
-    from pipelines.training.ray_runtime import ensure_ray
     from pipelines.training.shared_storage import ray_storage, stage_splits
-    from pipelines.stages.train import SPLITS
-
-    root = Path(root).resolve()
-    tp = section(params, TrainParams, "train")
-    p = section(params, TuneParams, "tune")
-    task = p.task or (tp.tasks[0] if tp.tasks else None)
-    if not task:
-        raise ParamsError("tune.task: null and train.tasks is empty; name a task")
-    if not p.space:
-        raise ParamsError("tune.space: empty; give at least one key to search (see docs/training.md)")
-    if p.steps < tp.val_every:
-        raise ParamsError(f"tune.steps ({p.steps}) must be >= train.val_every ({tp.val_every}): trials report "
-                          f"only at validation steps")
-    base = to_dict(tp)
-    apply_train_updates(base, {k: 0 for k in p.space}, "tune.space")      # reject unknown keys early
-    splits = {n: root / SPLITS / f"{n}.parquet" for n in ("train", "val")}
-    for n, sp in splits.items():
-        if not sp.exists():
-            raise FileNotFoundError(f"{sp}: {n} split not found (run the split stage first)")
 
     uri = configure(root)
     exp = ensure_experiment(experiment_name(task), root)
     tags = lineage_tags(root, splits)
     storage = ray_storage(tp.resources.storage_path, root / "ray_results")   # multi-node: shared storage
     data = stage_splits(splits, tp.resources.storage_path) if tp.resources.storage_path else {}
-    ensure_ray(address=tp.resources.ray_address)
     t0 = time.time()
     with mlflow.start_run(experiment_id=exp, run_name=f"tune-{task}",
                           tags={**tags, "medfuse.stage": "tune", "medfuse.task": task}) as parent:
@@ -209,22 +197,56 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
         ok = [t for t in trials if t["val_score"] is not None and t["error"] is None]
         if not ok:
             errors = "; ".join(t["error"] or "no score" for t in trials)
-            raise RuntimeError(f"tune: no trial reported a validation score ({errors})")
-        best = max(ok, key=lambda t: t["val_score"])
+            raise RuntimeError(f"tune {task}: no trial reported a validation score ({errors})")
+        # ASHA stops weak trials early: rank the trials that reached the most steps first, so a trial scored
+        # once at the grace period cannot beat the survivors on a noisier, earlier score
+        best = max(ok, key=lambda t: (t["step"] or 0, t["val_score"]))
         mlflow.log_metric("best_val_score", best["val_score"])
         mlflow.log_dict(best["config"], "best_config.json")
         mlflow.set_tag("medfuse.best_config", json.dumps(best["config"], sort_keys=True)[:5000])
-        report = {"task": task, "objective": tp.objective, "metric": "val_score", "mode": "max",
-                  "scheduler": {"name": "ASHA", "time_attr": "step", "max_t": p.steps,
-                                "grace_period": p.grace_steps, "reduction_factor": p.reduction_factor},
-                  "best_config": best["config"], "best_score": best["val_score"], "best_step": best["step"],
-                  "trials": trials, "parent_run_id": parent.info.run_id,
-                  "seconds": round(time.time() - t0, 1)}
+        report = {"best_config": best["config"], "best_score": best["val_score"], "best_step": best["step"],
+                  "trials": trials, "parent_run_id": parent.info.run_id, "seconds": round(time.time() - t0, 1)}
+    print(f"[tune] {task}: best {best['config']} val_score {best['val_score']:.4f} at step {best['step']} "
+          f"({len(ok)}/{len(trials)} trials scored, {report['seconds']:.0f} s)", flush=True)
+    return report
+
+
+def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
+    from pipelines.training.ray_runtime import ensure_ray
+    from pipelines.stages.train import SPLITS
+
+    root = Path(root).resolve()
+    tp = section(params, TrainParams, "train")
+    p = section(params, TuneParams, "tune")
+    tasks = list(p.tasks) if p.tasks is not None else list(tp.tasks)
+    if not tasks:
+        raise ParamsError("tune.tasks: empty and train.tasks is empty; name at least one task")
+    unknown = [t for t in tasks if t not in tp.tasks]
+    if unknown:
+        raise ParamsError(f"tune.tasks: {unknown} are not trained (train.tasks: {tp.tasks}); a tuned config "
+                          f"is only used by the train stage for its own tasks")
+    if not p.space:
+        raise ParamsError("tune.space: empty; give at least one key to search (see docs/training.md)")
+    if p.steps < tp.val_every:
+        raise ParamsError(f"tune.steps ({p.steps}) must be >= train.val_every ({tp.val_every}): trials report "
+                          f"only at validation steps")
+    base = to_dict(tp)
+    apply_train_updates(base, {k: 0 for k in p.space}, "tune.space")      # reject unknown keys early
+    splits = {n: root / SPLITS / f"{n}.parquet" for n in ("train", "val")}
+    for n, sp in splits.items():
+        if not sp.exists():
+            raise FileNotFoundError(f"{sp}: {n} split not found (run the split stage first)")
+    ensure_ray(address=tp.resources.ray_address)
+    t0 = time.time()
+    report = {"objective": tp.objective, "metric": "val_score", "mode": "max",
+              "scheduler": {"name": "ASHA", "time_attr": "step", "max_t": p.steps, "grace_period": p.grace_steps,
+                            "reduction_factor": p.reduction_factor, "num_samples": p.num_samples},
+              "tasks": {task: tune_task(task, p, tp, base, root, splits) for task in tasks}}
+    report["seconds"] = round(time.time() - t0, 1)
     out = root / REPORT
     with publish.staged("tune", out, root=root) as staged:
         staged[out].write_text(json.dumps(report, indent=2, sort_keys=False, default=str))
-    print(f"[tune] {task}: best {best['config']} val_score {best['val_score']:.4f} "
-          f"({len(ok)}/{len(trials)} trials scored) -> {out}", flush=True)
+    print(f"[tune] {len(tasks)} task(s) in {report['seconds']:.0f} s -> {out}", flush=True)
     return report
 
 

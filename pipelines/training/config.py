@@ -115,11 +115,14 @@ def apply_train_updates(base: dict[str, Any], updates: dict[str, Any], where: st
     Keys are train keys (``loss``, ``preset``, ``batch_size``...) or ``overrides.<dotted build override>``
     (the rest of the key stays one ``gan_models.build`` override, e.g. ``overrides.g_optimizer.lr``).
     ``fill_only``: set a key only where the section leaves it open (null, or an override not given), so an
-    explicit value in params.yaml (or ``dvc exp run -S``) always wins over the tuned one."""
+    explicit value in params.yaml (or ``dvc exp run -S``) always wins over the tuned one.  A null override
+    value is skipped (tune's ``per_preset`` domains give null for presets without the key)."""
     out = json.loads(json.dumps(base))
     out.setdefault("overrides", {})
     for key, value in updates.items():
         if key.startswith("overrides."):
+            if value is None:                     # a per_preset key the sampled preset does not have
+                continue
             sub = key[len("overrides."):]
             if not (fill_only and sub in out["overrides"]):
                 out["overrides"][sub] = value

@@ -40,3 +40,20 @@ def test_config_key_ignores_run_plumbing_only():
     cfg = {"task": "MRI_PET", "steps": 10, "run_id": "a", "tracking_uri": "x", "callbacks": ["m:f"]}
     assert config_key(cfg) == config_key({**cfg, "run_id": "b", "callbacks": []})
     assert config_key(cfg) != config_key({**cfg, "steps": 11})
+
+
+def test_per_preset_keys_are_left_unset_for_presets_without_an_entry():
+    """tune.space per_preset: smoothmax_gan's p is searched for smoothmax_gan only; another preset's trial leaves
+    the key unset instead of failing or building with p=None."""
+    from types import SimpleNamespace
+
+    from pipelines.stages.tune import search_space
+    space = search_space({"preset": {"choice": ["smoothmax_gan", "dense_lmax"]},
+                          "overrides.stages.G.generator.p": {"per_preset": {"smoothmax_gan": {"choice": [4.0]}}}},
+                         seed=0, default_preset="fusiongan")
+    sample = space["overrides.stages.G.generator.p"].func
+    assert sample(SimpleNamespace(config={"preset": "smoothmax_gan"})) == 4.0
+    assert sample(SimpleNamespace(config={"preset": "dense_lmax"})) is None
+    out = apply_train_updates({"preset": None, "overrides": {}},
+                              {"preset": "dense_lmax", "overrides.stages.G.generator.p": None}, "t")
+    assert out == {"preset": "dense_lmax", "overrides": {}}

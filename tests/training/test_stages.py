@@ -67,18 +67,28 @@ def test_crashed_train_stage_resumes_on_rerun(project):
 
 
 def test_tuned_config_fills_only_open_keys(project):
+    from pipelines.params import ParamsError
     from pipelines.stages.train import tuned_train_params
     from pipelines.training.config import TrainParams, from_dict
     report = project / "tune.json"
-    report.write_text(json.dumps({"best_config": {"loss": "hinge", "preset": "ddcgan",
-                                                  "overrides.g_optimizer.lr": 1e-4, "overrides.width": 9}}))
+    report.write_text(json.dumps({"tasks": {
+        "MRI_PET": {"best_config": {"loss": "hinge", "preset": "ddcgan", "overrides.g_optimizer.lr": 1e-4,
+                                    "overrides.width": 9}},
+        "MRI_CT": {"best_config": {"preset": "smoothmax_gan"}}}}))
     tp = from_dict(TrainParams, {"preset": None, "loss": "lsgan", "overrides": {"width": 4}}, "train")
-    got, best = tuned_train_params(tp, report)
+    got, best = tuned_train_params(tp, report, "MRI_PET")
     assert got.loss == "lsgan" and got.preset == "ddcgan"          # explicit loss wins, open preset filled
     assert got.overrides == {"width": 4, "g_optimizer.lr": 1e-4}
+    assert tuned_train_params(tp, report, "MRI_CT")[0].preset == "smoothmax_gan"   # each task its own config
+    got, best = tuned_train_params(tp, report, "MRI_SPECT")        # a task the search did not cover
+    assert best is None and got.preset == "fusiongan"
     tp.use_tuned = False
-    got, best = tuned_train_params(tp, report)
+    got, best = tuned_train_params(tp, report, "MRI_PET")
     assert best is None and got.preset == "fusiongan"              # the default preset
+    tp.use_tuned = True
+    report.write_text(json.dumps({"best_config": {"loss": "hinge"}}))
+    with pytest.raises(ParamsError, match="per-task 'tasks'"):
+        tuned_train_params(tp, report, "MRI_PET")
 
 
 @pytest.mark.slow
@@ -100,12 +110,14 @@ def test_tune_stage_writes_best_config_and_child_runs(project):
         if started_here:
             ray.shutdown()
     saved = json.loads((project / "reports/tune.json").read_text())
-    assert saved["best_config"] == report["best_config"] and len(saved["trials"]) == 2
-    scores = {t["config"]["overrides.content_weight"]: t["val_score"] for t in saved["trials"]}
-    assert saved["best_score"] == max(scores.values())
-    assert saved["best_config"]["overrides.content_weight"] == max(scores, key=scores.get)
+    assert list(saved["tasks"]) == ["MRI_PET"] and saved["objective"] == "toy_l1"
+    pet = saved["tasks"]["MRI_PET"]
+    assert pet["best_config"] == report["tasks"]["MRI_PET"]["best_config"] and len(pet["trials"]) == 2
+    scores = {t["config"]["overrides.content_weight"]: t["val_score"] for t in pet["trials"]}
+    assert pet["best_score"] == max(scores.values())
+    assert pet["best_config"]["overrides.content_weight"] == max(scores, key=scores.get)
     children = mlflow.search_runs(experiment_names=["medfuse/MRI_PET"],
-                                  filter_string=f"tags.mlflow.parentRunId = '{saved['parent_run_id']}'")
+                                  filter_string=f"tags.mlflow.parentRunId = '{pet['parent_run_id']}'")
     # trials log the train stage's param names (train.*), so the comparison view lines them up with train runs
     assert len(children) == 2 and set(children["params.train.overrides.content_weight"]) == {"0.0", "50.0"}
     assert set(children["params.train.steps"]) == {"4"} and set(children["params.task"]) == {"MRI_PET"}
