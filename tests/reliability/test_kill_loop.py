@@ -1,12 +1,14 @@
 """SIGKILL at random moments of each stage: afterwards (once the next stage's start-up recovery has run) the
 stage's outputs are exactly one published set, the old one or the new one, and ``dvc repro`` recovers.
 
-For each data stage, one uninterrupted run gives the old set and the stage's duration T; then the stage is started
-again with other parameters and killed with SIGKILL (the whole process group) after a random delay in
-[0.3 T, 1.1 T] (the end of a run, where the outputs are written, gets most kills).  After each kill
-``pipelines.publish.recover`` runs (what every stage does first) and ``pipelines.publish.verify`` checks that every
-output on disk matches the stage's manifest, whose id must be the one before the kill or a new one.  The
-deterministic counterpart, a kill right before each rename of the commit, is in test_publish.py.
+For each data stage and the evaluate stage (baselines only), one uninterrupted run gives the old set and the
+stage's duration T; then the stage is started again with other parameters and killed with SIGKILL (the whole
+process group) after a random delay in [0.3 T, 1.1 T] (the end of a run, where the outputs are written, gets
+most kills).  After each kill ``pipelines.publish.recover`` runs (what every stage does first) and
+``pipelines.publish.verify`` checks that every output on disk matches the stage's manifest, whose id must be the
+one before the kill or a new one.  The deterministic counterpart, a kill right before each rename of the
+commit, is in test_publish.py.  Train and tune publish through the same module; their runs (MLflow, Ray) are too
+long to kill here.
 """
 from __future__ import annotations
 
@@ -56,23 +58,25 @@ def project(tmp_path_factory) -> Path:
     params["data"] = {"source": {"kind": "aanlib", "path": str(work / "src")}, "size": 32}
     params["ingest"]["progress"] = False
     params["register"]["workers"] = 1
+    params["evaluate"].update(model=None, baselines=["mean", "max"], figure_rows=1)     # no model: baselines only
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for stage in ("ingest", "register", "validate", "split"):
+    for stage in ("ingest", "register", "validate", "split", "evaluate"):
         res = subprocess.run(_stage_cmd(stage), cwd=work, env=_env(), capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr[-2000:]
     return work
 
 
-# (stage, manifest name, --set overrides of the "new" runs: they change the outputs)
-STAGES = [("ingest", "ingest", ["data.size=40"]),
-          ("register", "register", ["register.iterations=50"]),
-          ("validate", "validate-pairs", ["validate.min_std=0.02"]),
-          ("split", "split", ["split.salt=killed"])]
+# (stage, manifest name, --set overrides of the "new" runs: they change the outputs, kills)
+STAGES = [("ingest", "ingest", ["data.size=40"], KILLS),
+          ("register", "register", ["register.iterations=50"], KILLS),
+          ("validate", "validate-pairs", ["validate.min_std=0.02"], KILLS),
+          ("split", "split", ["split.salt=killed"], KILLS),
+          ("evaluate", "evaluate", ["evaluate.ssim_data_range=255"], 3)]      # ~20 s a run on 2 cores
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage, name, new", STAGES, ids=[s[0] for s in STAGES])
-def test_sigkill_leaves_the_old_or_the_new_set(project, stage, name, new):
+@pytest.mark.parametrize("stage, name, new, kills", STAGES, ids=[s[0] for s in STAGES])
+def test_sigkill_leaves_the_old_or_the_new_set(project, stage, name, new, kills):
     work = project
     old_id = _manifest_id(work, name)
     assert old_id and publish.verify(name, root=work)
@@ -82,7 +86,7 @@ def test_sigkill_leaves_the_old_or_the_new_set(project, stage, name, new):
     assert res.returncode == 0, res.stderr[-2000:]
     rng = random.Random(f"{stage}-kills")
     outcomes, seen = [], {old_id, _manifest_id(work, name)}
-    for i in range(KILLS):
+    for i in range(kills):
         before = _manifest_id(work, name)
         sets = new if i % 2 else []                     # alternate so that each run changes the outputs
         proc = subprocess.Popen(_stage_cmd(stage, *sets), cwd=work, env=_env(), stdout=subprocess.DEVNULL,
@@ -98,7 +102,7 @@ def test_sigkill_leaves_the_old_or_the_new_set(project, stage, name, new):
             seen.add(after)
         outcomes.append("old" if after == before else "new")
         assert not list((work / publish.JOURNALS).glob("*.json")), "recovery left a journal"
-    print(f"{stage}: T = {duration:.1f} s, after {KILLS} kills: {outcomes}")
+    print(f"{stage}: T = {duration:.1f} s, after {kills} kills: {outcomes}")
     res = subprocess.run(_stage_cmd(stage), cwd=work, env=_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]           # and the stage runs cleanly afterwards
     publish.verify(name, root=work)
