@@ -131,10 +131,12 @@ class Trainer:
         records: dict[str, PhaseRecord] = {}
         grad_norms: dict[str, torch.Tensor] = {}
         totals: dict[str, float] = {}
+        augment = self.system.training_options.augment
+        collect = self.diagnostics or augment is not None          # ADA's r_t needs the critics' outputs too
         for phase in self.system.phases():
             opt = self.system.optimizers[phase.optimizer]
             terms = None
-            with (recording() if self.diagnostics else contextlib.nullcontext()) as record:
+            with (recording() if collect else contextlib.nullcontext()) as record:
                 for r in range(phase.repeats_at(step)):
                     if r > 0 and phase.stop_early is not None and phase.stop_early(step):
                         break
@@ -163,7 +165,6 @@ class Trainer:
         self.system.training_options.step()
         for k, ema in self.ema.items():
             ema.update(self.system.generators[k], self.step)
-        augment = self.system.training_options.augment
         if augment is not None:
             batch_size = sum(int(next(v for v in mb.values() if isinstance(v, torch.Tensor)).shape[0]) for mb in micro)
             augment.observe([c.real_sign() for rec in records.values() for c in rec.critic], batch_size)

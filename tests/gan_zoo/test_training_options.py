@@ -255,11 +255,13 @@ def test_ada_transforms_at_p_one():
     assert moved > 10
 
 
-def test_ada_p_follows_r_t_in_training():
+@pytest.mark.parametrize("diagnostics", [True, False])
+def test_ada_p_follows_r_t_in_training(diagnostics):
     s = dcgan(augment={"name": "ada", "p": 0.5, "kimg": 0.1, "interval": 1})
-    t = Trainer(s)
+    t = Trainer(s, diagnostics=diagnostics)                  # r_t is collected even without the diagnostics
     ps = [t.train_step(batch(i))["augment/p"] for i in range(4)]
     assert len(set(ps)) > 1 and all(p >= 0 for p in ps)
+    assert s.training_options.augment.last_rt is not None
 
 
 # ------------------------------------------------------------------------------------------------ monitors
