@@ -385,6 +385,27 @@ def test_stackganpp_needs_projection_critics_when_conditional_and_checks_sizes()
                                                                                             [32, 32]]
 
 
+# ------------------------------------------------------------------------------------------------ step caches
+def test_step_cache_lives_in_the_batch_and_cyclegan_critics_judge_the_g_phases_fakes():
+    from gan_models.systems.base import step_cache
+    b = {"x": torch.zeros(2)}
+    c = step_cache(b, 3)
+    c["v"] = 1
+    assert step_cache(b, 3) is c and "v" not in step_cache(b, 4)              # a new step: a fresh cache
+    assert "v" not in step_cache({"x": torch.zeros(2)}, 3)                    # another batch: never shared
+    params, make_batch = CONFIGS["cyclegan"]
+    s = make("cyclegan", **dict(params, pool_size=0))
+    batch = make_batch()
+    with torch.no_grad():
+        before = s.translate(batch["b"], "ba")
+    s._g_compute(batch, 0)
+    for p in s.generators.parameters():                                     # G changes after its phase ...
+        p.data.add_(1.0)
+    seen = _capture_inputs(s.discriminators["a"])
+    s._d_compute("a")(batch, 0)
+    torch.testing.assert_close(seen[1], before)                             # ... the critic judges its fakes
+
+
 # ------------------------------------------------------------------------------------------------ generic options
 def test_every_multi_network_config_trains_with_diagnostics():
     from gan_models.training import Trainer

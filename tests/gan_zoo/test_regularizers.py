@@ -145,6 +145,38 @@ def test_r1_closed_form_on_real_data_only():
     assert float(terms.total.detach()) == pytest.approx(5.0 * float(real.flatten(1).pow(2).sum(1).mean()), rel=1e-5)
 
 
+@pytest.mark.parametrize("norm", [0.4, 2.0])
+def test_dragan_of_a_linear_critic_is_closed_form_and_probes_near_the_real_data(norm):
+    from gan_models.regularizers.gradient import dragan_penalty
+    w = w_with_norm(norm)
+    real = torch.randn(SHAPE)
+    seen = []
+
+    def critic(x, **kw):
+        seen.append(x.detach().clone())
+        return linear_critic(w)(x)
+    terms = dragan_penalty(critic, real, torch.full(SHAPE, 1e6), weight=10.0)   # fakes are never used
+    assert float(terms.parts["dragan"]) == pytest.approx((norm - 1.0) ** 2, abs=1e-5)
+    assert float(terms.total) == pytest.approx(10.0 * (norm - 1.0) ** 2, abs=1e-4)
+    # the authors' perturbation: x̂ = x + α·0.5·std(x)·u, α, u in [0, 1): between x and x + 0.5·std(x)
+    d = seen[0] - real
+    assert float(d.min()) >= 0.0 and float(d.max()) <= 0.5 * float(real.std()) + 1e-6 and float(d.max()) > 0
+    seen.clear()
+    dragan_penalty(critic, real, None, noise="paper", c=10.0)
+    assert float((seen[0] - real).std()) == pytest.approx(10.0 ** 0.5, rel=0.15)          # δ ~ N(0, c·I)
+    with pytest.raises(ValueError, match="noise"):
+        dragan_penalty(critic, real, None, noise="gaussian")
+
+
+def test_dragan_preset_critic_has_no_batchnorm_and_the_penalty_is_applied():
+    s = gan_models.build("dragan", **{"data_shape": [1, 16, 16], "generator.width": 4, "discriminator.width": 4})
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in s.discriminators.modules())
+    from gan_models.training import Trainer
+    logs = Trainer(s).train_step({"x": torch.rand(4, 1, 16, 16) * 2 - 1})
+    assert logs["D/reg/dragan"] > 0 and logs["D/total"] == pytest.approx(
+        logs["D/real"] + logs["D/fake"] + 10.0 * logs["D/reg/dragan"], rel=1e-4)
+
+
 # ---------------------------------------------------------------- apply_regularizers
 def test_apply_regularizers_uses_the_loss_defaults_and_weights():
     w = w_with_norm(3.0)
