@@ -23,8 +23,8 @@ rule per channel.
 
 **The heuristic** (paper Sec. 3, code ``training_loop.py``): r_t = E[sign(D(x_real))] over the critic's
 outputs on real data (here E[sign(D(x_real) − t)] with the loss's decision threshold t, 0 for the logistic and
-hinge losses the paper uses; the midpoint of the batch means for critics without a scale) is accumulated over
-``interval`` = 4 generator steps, then p ← max(0, p + sign(r_t − target)·B·interval / (kimg·1000)) with
+hinge losses the paper uses; the midpoint of the batch means for critics without a scale; one p for the system,
+r_t pooled over all its critics' calls, e.g. DDcGAN's two) is accumulated over ``interval`` = 4 generator steps, then p ← max(0, p + sign(r_t − target)·B·interval / (kimg·1000)) with
 target 0.6 and kimg = 500 (p can rise from 0 to 1 in 500k real images).  ``adaptive: false`` keeps p fixed.
 p and the partial accumulation are training state (checkpointed).
 """

@@ -149,7 +149,8 @@ class GANSystem(nn.Module):
         as the preset keys ``scheduler``, ``augment``, ``monitors``): a learning-rate schedule stepped per
         generator step (:mod:`gan_models.training.schedules`), DiffAugment / ADA applied to every critic input
         (:mod:`gan_models.augment`) and the trainer's stability-monitor policy
-        (:mod:`gan_models.training.monitors`).  Validated here; schedulers are created by :meth:`setup`."""
+        (:mod:`gan_models.training.monitors`).  Validated here; schedulers are created by :meth:`setup`.  Configure
+        before creating the :class:`~gan_models.training.Trainer` (it reads the monitor policy once)."""
         self.training_options.detach_augment()
         self.training_options = TrainingOptions.parse(scheduler=scheduler, augment=augment, monitors=monitors)
         self.training_options.attach_augment(self.discriminators)
