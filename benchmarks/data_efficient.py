@@ -10,7 +10,9 @@ normalisation) — the conditional-digits setting of ``benchmarks/mode_coverage.
 * ``diffaugment``: ``{name: diffaugment, policy: "color,translation,cutout"}`` (the paper's policy);
 * ``ada``: ``{name: ada, kimg: <--ada-kimg>}`` (adaptive p, target r_t 0.6, every 4 steps); the paper's kimg = 500
   (p from 0 to 1 in 500k real images) is far beyond this budget (3 000 steps × 64 = 192k images), so p may rise
-  at most 5× faster here (``--ada-kimg 100``).
+  at most 5× faster here (``--ada-kimg 100``);
+* ``ada_fixed``: the same 'bgc' pipeline at a fixed p = 0.3 (``adaptive: false``): the augmentation without
+  the heuristic.
 
 Measured every ``--every`` steps with the critic in eval mode (no augmentation) on the 100 training digits, the
 500 held-out digits and 500 fresh fakes (ADA paper, Fig. 1: the critic's outputs on training and validation
@@ -49,7 +51,8 @@ from gan_models.registry import SYSTEMS  # noqa: E402
 from gan_models.training import Trainer  # noqa: E402
 
 N_TRAIN, N_HELD, N_FAKE = 100, 500, 500
-CONFIGS = ("none", "diffaugment", "ada")
+FIXED_P = 0.3
+CONFIGS = ("none", "diffaugment", "ada", "ada_fixed")
 
 
 def digits_split(seed: int = 0):
@@ -71,7 +74,8 @@ def build(config: str, ada_kimg: float):
     g = {"name": "mlp", "width": 256, "depth": 3, "norm": "batch", "out_act": "tanh", "out_shape": [1, 8, 8]}
     d = {"name": "mlp", "width": 256, "depth": 3, "in_shape": [1, 8, 8], "act": "lrelu", "norm": "none"}
     options = {"none": {}, "diffaugment": {"augment": {"name": "diffaugment", "policy": "color,translation,cutout"}},
-               "ada": {"augment": {"name": "ada", "kimg": ada_kimg}}}[config]
+               "ada": {"augment": {"name": "ada", "kimg": ada_kimg}},
+               "ada_fixed": {"augment": {"name": "ada", "adaptive": False, "p": FIXED_P}}}[config]
     return SYSTEMS.build("sgsd", loss="nonsaturating", data_shape=[1, 8, 8], latent_dim=32, generator=g,
                          discriminator=d, **options).setup()
 
@@ -131,7 +135,8 @@ def render(res: dict) -> str:
     lines = [f"# Data-efficient training: 100 digits, {res['steps']} steps, seeds 0..{res['seeds'] - 1}", "",
              "sklearn 8×8 digits in [−1, 1]; 100 training digits (10 per class), 500 held out; `sgsd`, "
              "non-saturating loss, MLP G/D (3 × 256), batch 64.  Critic measured in eval mode (no augmentation).  "
-             f"ADA with kimg = {res['ada_kimg']:g} (the paper's 500 is beyond this budget).  Values: mean over "
+             f"ADA with kimg = {res['ada_kimg']:g} (the paper's 500 is beyond this budget); ada_fixed: the same "
+             f"pipeline at p = {FIXED_P} without the heuristic.  Values: mean over "
              "the seeds of the mean of the last two measurements.  The classifier that counts the classes "
              f"covered scores {100 * runs[0]['classifier_accuracy']:.1f} % on the held-out digits.  {res['note']}",
              "", "| augmentation | overfitting gap (logits) | D acc. train reals | D acc. held-out reals | "
@@ -167,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     p.add_argument("--note", default="Run on this project's shared 2-core CPU box.")
+    p.add_argument("--merge-from", type=Path, help="a previous result JSON (same steps and seeds): its runs of "
+                   "the configurations not run now are kept in the report")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     a = p.parse_args(argv)
     jobs = [(c, s, a.steps, a.every, a.ada_kimg) for c in a.configs for s in range(a.seeds)]
@@ -177,8 +184,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['config']:12s} seed {r['seed']}: gap {last['gap']:.2f}, held-out acc {last['acc_held']:.2f}, "
               f"MMD² {last['mmd2']:.4f}, classes {last['classes']}, p {last['p']:.3f}, {r['seconds']:.0f} s",
               flush=True)
+    seconds = time.perf_counter() - t0
+    if a.merge_from:
+        import json
+        prev = json.loads(a.merge_from.read_text())
+        if (prev["steps"], prev["seeds"], prev["ada_kimg"]) != (a.steps, a.seeds, a.ada_kimg):
+            raise SystemExit(f"{a.merge_from}: steps/seeds/ada_kimg differ from this run; cannot share a table")
+        runs = [r for r in prev["runs"] if r["config"] not in a.configs] + runs
+        seconds += prev["seconds"]
     res = {"steps": a.steps, "seeds": a.seeds, "ada_kimg": a.ada_kimg, "jobs": a.jobs, "note": a.note,
-           "seconds": time.perf_counter() - t0, "runs": runs}
+           "seconds": seconds, "runs": runs}
     write_report(a.out, "data_efficient", render(res), res)
     return 0
 
