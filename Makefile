@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := $(if $(WHEELS),--find-links $(WHEELS),)
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast quality bench clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -27,5 +27,10 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
+# the quality recipe on a real AANLIB-style folder: pipeline in runs/quality/, then reports/bench/quality.md
+quality: venv
+	@test -n "$(DATA)" || { echo "usage: make quality DATA=<AANLIB-style folder <TASK>/<MODALITY>/<name>.png>"; exit 2; }
+	$(PY) -m pipelines.quality --data "$(DATA)"
+
 clean:
-	rm -rf $(VENV) data models reports/bench mlruns
+	rm -rf $(VENV) data models mlruns runs ray_results reports/bench/*.json

@@ -14,7 +14,12 @@ from a strong fusion and only has to learn the correction (the "residual on max(
 
 P_p is computed as ``m · (1 + (n/m)^p)^(1/p)`` with m = max(A, B), n = min(A, B) (0 where m = 0): no
 underflow for large p and no infinite gradient where both sources are 0; the background stays exactly 0
-where both sources are 0 unless R writes there (the content loss pins it: ``gan_models/presets/smoothmax_gan.yaml``).
+where both sources are 0, and R cannot write there (the support gate below).
+
+Support gate (``support`` = τ, default 0.02): R is multiplied by clamp(max(A, B) / τ, 0, 1), so where both
+sources are black (the background, a third to half of a brain slice) F is exactly 0 and stays so during
+training: the reference SSIM (data_range 2, constants ~1e-4) scores a black window 1 only if F is exactly flat
+there, and any halo a convolution leaks into it costs up to 1 per window (FUSION_TRAINING.md §1).
 
 R: ``depth`` 3x3 convolutions of ``width`` channels with LeakyReLU 0.2 on [A, B, P_p, extra] (``dilations``
 cycled, default 1, 2, 1: a 11x11 receptive field at depth 4 for about 1.4k multiply-adds per pixel), then a
@@ -46,8 +51,12 @@ class SmoothMaxResidualGenerator(FusionGenerator):
     """F = clamp(P_p(A, B) + R(A, B, P_p, extra), 0, 1); see the module docstring."""
 
     def __init__(self, p: float = 6.0, width: int = 8, depth: int = 3,
-                 dilations: tuple[int, ...] | list[int] = (1, 2, 1), extra_channels: int = 0):
+                 dilations: tuple[int, ...] | list[int] = (1, 2, 1), support: float | None = 0.02,
+                 extra_channels: int = 0):
         super().__init__(extra_channels)        # the output is P_p + R clamped to [0, 1], no activation
+        if support is not None and support <= 0:
+            raise ValueError(f"smoothmax_residual: support must be > 0 or null, got {support}")
+        self.support = support
         if depth < 1 or width < 1 or not dilations or min(dilations) < 1:
             raise ValueError(f"smoothmax_residual needs depth >= 1, width >= 1 and dilations >= 1, got depth "
                              f"{depth}, width {width}, dilations {list(dilations)}")
@@ -73,4 +82,7 @@ class SmoothMaxResidualGenerator(FusionGenerator):
         self.check_inputs(a, b, extra)
         base = self.prior(a, b)
         x = torch.cat([a, b, base] + ([extra] if extra is not None else []), dim=1)
-        return (base + self.body(x)).clamp(0.0, 1.0)
+        residual = self.body(x)
+        if self.support is not None:             # no content where neither source has signal
+            residual = residual * (torch.maximum(a, b) / self.support).clamp(0.0, 1.0)
+        return (base + residual).clamp(0.0, 1.0)

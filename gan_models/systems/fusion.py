@@ -20,7 +20,8 @@ Configuration (every field below is a keyword of the constructor, i.e. a ``param
   adversarial term in the G loss.  Views are registered in ``FUSION_VIEWS``: ``a``, ``b``, ``b_lowres``,
   ``fused``, ``fused_down`` (F box-averaged to B's low resolution), ``abs_fused_minus_a`` |F − A|,
   ``abs_fused_minus_b`` |F − B|, ``max`` (max(A, B)), ``grad_fused`` (Sobel |gx| + |gy| of F),
-  ``grad_joint`` (max(|∇A|, |∇B|)), ``labels`` (one-hot tissue map), ``mask``.
+  ``grad_joint`` (max(|∇A|, |∇B|)), ``grad_a_under_b`` / ``grad_fused_under_b`` (|∇A| / |∇F| where B > A,
+  0 elsewhere), ``labels`` (one-hot tissue map), ``mask``.
   A judge sees the outputs of the stages named in ``stages`` (default all), concatenated along the batch
   with the real view repeated to match.
 * ``g_optimizer`` / ``d_optimizer``: overrides of the loss's paper optimiser (DDcGAN: RMSProp / SGD).
@@ -89,6 +90,10 @@ FUSION_VIEWS.register("max")(lambda c: torch.maximum(c.a, c.b))
 # joint gradient max(|grad A|, |grad B|), the edge map a fusion should carry
 FUSION_VIEWS.register("grad_fused")(lambda c: gradient_magnitude(_need(c.fused, "the fused image")))
 FUSION_VIEWS.register("grad_joint")(lambda c: torch.maximum(gradient_magnitude(c.a), gradient_magnitude(c.b)))
+# where B outshines A (pixel-max shows B there and loses A's structure): A's edges are what F should carry there
+FUSION_VIEWS.register("grad_a_under_b")(lambda c: gradient_magnitude(c.a) * (c.b > c.a).to(c.a.dtype))
+FUSION_VIEWS.register("grad_fused_under_b")(
+    lambda c: gradient_magnitude(_need(c.fused, "the fused image")) * (c.b > c.a).to(c.a.dtype))
 FUSION_VIEWS.register("prev")(lambda c: _need(c.prev, "an earlier stage's output (stage index > 0)"))
 FUSION_VIEWS.register("labels")(lambda c: _need(c.labels, "tissue labels"))
 FUSION_VIEWS.register("mask")(lambda c: _need(c.mask, "a mask"))
@@ -374,8 +379,9 @@ class FusionSystem(GANSystem):
         if batch.get("_prepared") is not True:
             prepared = self.prepare(batch)
             prepared["_prepared"] = True
-            # keep the derived tensors on the caller's dict so later phases of this step reuse them
-            batch.update({k: v for k, v in prepared.items() if k not in batch})
+            # keep the derived tensors on the caller's dict so later phases of this step reuse them (and the
+            # full-size B that prepare made from a low-resolution one: it replaces the caller's "b")
+            batch.update({k: v for k, v in prepared.items() if k not in batch or v is not batch[k]})
             batch["_prepared"] = True
         self._last_batch = batch
         return batch
