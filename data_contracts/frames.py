@@ -5,7 +5,9 @@ per-row facts derived from its float32 buffer:
 
 ``X_present`` (bool), ``X_n_values`` (number of float32 values, -1 if the byte length is not a multiple of
 4), ``X_min`` / ``X_max`` (over the finite values), ``X_finite`` (every value finite), ``X_std``.
-Table-wide helpers: ``n_pixels = height * width``, ``pair_id_expected = task/case_id/slice``,
+Table-wide helpers: ``n_pixels = height * width``, ``b_n_pixels = (height / b_scale) * (width / b_scale)``
+(the values B, Cb and Cr hold; -1 when b_scale does not divide the size or is not positive), ``task_n_b_scales``
+(number of distinct ``b_scale`` values among the row's task), ``pair_id_expected = task/case_id/slice``,
 ``b_chroma_dev = max |Cb - 0.5|, |Cr - 0.5|``, ``spacing_min_mm``, ``reg_unit_nmi_before/after`` (NMI of the
 row's registration unit, the pair or its whole volume, from ``reg_transform``).  For split tables, ``split`` is kept and
 ``case_n_splits`` (number of splits holding the row's (task, case_id)) and ``task_split`` (``task:split``)
@@ -86,8 +88,15 @@ def pair_frame(table: pa.Table) -> pd.DataFrame:
             dtype = {"present": "bool", "finite": "boolean", "n_values": "Int64"}.get(k, "Float64")
             df[f"{col}_{k}"] = pd.array(values, dtype=dtype)
     if "height" in names and "width" in names:
-        df["n_pixels"] = (table.column("height").to_numpy().astype(np.int64)
-                          * table.column("width").to_numpy().astype(np.int64))
+        h = table.column("height").to_numpy().astype(np.int64)
+        w = table.column("width").to_numpy().astype(np.int64)
+        df["n_pixels"] = h * w
+        if "b_scale" in names:
+            r = table.column("b_scale").to_numpy().astype(np.int64)
+            ok = (r >= 1) & (h % np.maximum(r, 1) == 0) & (w % np.maximum(r, 1) == 0)
+            df["b_n_pixels"] = np.where(ok, (h // np.maximum(r, 1)) * (w // np.maximum(r, 1)), -1)
+    if "b_scale" in names and "task" in names:
+        df["task_n_b_scales"] = df["task"].map(df.groupby("task")["b_scale"].nunique()).astype("int64")
     if {"task", "case_id", "slice"} <= set(names):
         df["pair_id_expected"] = [f"{t}/{c}/{s}" for t, c, s in zip(
             table.column("task").to_pylist(), table.column("case_id").to_pylist(), table.column("slice").to_pylist())]
@@ -110,8 +119,8 @@ def pair_frame(table: pa.Table) -> pd.DataFrame:
 
 def derived_columns(with_split: bool) -> list[str]:
     cols = [f"{c}_{k}" for c in IMAGE_COLUMNS for k in FACTS]
-    cols += ["n_pixels", "pair_id_expected", "b_chroma_dev", "spacing_min_mm", "reg_unit_nmi_before",
-             "reg_unit_nmi_after"]
+    cols += ["n_pixels", "b_n_pixels", "task_n_b_scales", "pair_id_expected", "b_chroma_dev", "spacing_min_mm",
+             "reg_unit_nmi_before", "reg_unit_nmi_after"]
     if with_split:
         cols += ["case_n_splits", "task_split"]
     return cols

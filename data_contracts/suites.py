@@ -4,8 +4,8 @@
 ``context`` carries facts from outside the table (split names, tasks and row count of the registered table):
 
 * ``registered_pairs``: ``data/registered/pairs.parquet``: schema and types, ids, allowed tasks and
-  modalities, image sizes and intensities, finiteness, non-constant images, chroma rules, registration
-  quality;
+  modalities, image sizes (B at ``1/b_scale`` of A, one ``b_scale`` per task) and intensities, finiteness,
+  non-constant images, chroma rules, registration quality;
 * ``split_tables``: the train/val/test tables concatenated with a ``split`` column: the same row contract
   plus the split labels, no case in two splits, every task in every split, and no pair lost or duplicated
   relative to the registered table.
@@ -23,14 +23,14 @@ from great_expectations.expectations.row_conditions import Column
 
 from data_contracts.config import ValidateParams
 from data_contracts.frames import IMAGE_COLUMNS, derived_columns
-from pipelines.schema import PAIR_SCHEMA
+from pipelines.schema import B_COLUMNS, PAIR_SCHEMA
 
 E = gx.expectations
 #: ``meta`` of a row-level expectation: each row is judged on its own, and the registered table's failing rows are
 #: quarantined (data_contracts.quarantine) rather than stopping the pipeline; every other expectation is
 #: table-level (schema, types, ids, allowed tasks, sizes, split rules) and fails the contract
 ROW = {"scope": "row"}
-NON_NULL = ("pair_id", "task", "case_id", "slice", "modality_a", "modality_b", "height", "width",
+NON_NULL = ("pair_id", "task", "case_id", "slice", "modality_a", "modality_b", "height", "width", "b_scale",
             "source_a", "source_b", "sha256_a", "sha256_b")
 REG_NON_NULL = ("reg_nmi_before", "reg_nmi_after", "reg_ncc_before", "reg_ncc_after", "reg_seconds",
                 "reg_transform", "reg_status")
@@ -75,6 +75,12 @@ def row_contract(p: ValidateParams, size: int, with_split: bool) -> list:
                                       description=f"modality B is one of {list(p.modalities_b)}"),
         E.ExpectColumnValuesToBeInSet(column="height", value_set=[size], description=f"height == data.size ({size})"),
         E.ExpectColumnValuesToBeInSet(column="width", value_set=[size], description=f"width == data.size ({size})"),
+        E.ExpectColumnValuesToBeBetween(column="b_n_pixels", min_value=1,
+                                        description="b_scale r >= 1 divides height and width (B, Cb, Cr at "
+                                                    "(height/r) x (width/r): multi-resolution pairs)"),
+        E.ExpectColumnValuesToBeBetween(column="task_n_b_scales", min_value=1, max_value=1,
+                                        description="one B resolution (b_scale) per task: a model is trained "
+                                                    "for one r"),
         E.ExpectColumnValuesToBeBetween(column="spacing_min_mm", min_value=0, strict_min=True, meta=ROW,
                                         description="pixel spacing, where known, is positive"),
     ]
@@ -84,9 +90,13 @@ def row_contract(p: ValidateParams, size: int, with_split: bool) -> list:
     for col in IMAGE_COLUMNS:
         cond = None if col in ("a", "b") else _present(col)
         where = "" if cond is None else " (where present)"
+        at_b = col in B_COLUMNS
         ex += [
-            E.ExpectColumnPairValuesToBeEqual(column_A=f"{col}_n_values", column_B="n_pixels", row_condition=cond,
-                                              description=f"{col} holds height*width float32 values{where}",
+            E.ExpectColumnPairValuesToBeEqual(column_A=f"{col}_n_values", column_B="b_n_pixels" if at_b else "n_pixels",
+                                              row_condition=cond,
+                                              description=f"{col} holds "
+                                                          + ("(height/b_scale)*(width/b_scale)" if at_b
+                                                             else "height*width") + f" float32 values{where}",
                                               meta=ROW),
             E.ExpectColumnValuesToBeInSet(column=f"{col}_finite", value_set=[True], row_condition=cond,
                                           description=f"{col} has no NaN or inf{where}", meta=ROW),

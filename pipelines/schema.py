@@ -2,8 +2,11 @@
 
 One row per registered 2-D slice pair.  Images are stored as ``binary`` holding float32 little-endian,
 row-major ``height*width`` values in [0, 1].  Pseudo-colour B is stored as its BT.601 luma in ``b`` plus
-``b_cb`` / ``b_cr`` (same encoding, null for grey B).  ``reg_*`` columns are null until the register stage
-fills them.  ``meta`` is a JSON string for source-specific facts (e.g. the phantom's known misalignment).
+``b_cb`` / ``b_cr`` (same encoding, null for grey B).  ``b_scale`` is r for a multi-resolution pair (B kept at
+its native ``1/r`` of A's resolution, DDcGAN-style): ``b``, ``b_cb``, ``b_cr`` then hold ``(height/r) x
+(width/r)`` values (:mod:`pipelines.imaging.multires`); 1 for a pair on one grid.  ``reg_*`` columns are null
+until the register stage fills them.  ``meta`` is a JSON string for source-specific facts (e.g. the phantom's
+known misalignment).
 
 Writes always go through :func:`write_pairs` / :func:`write_quarantine`, which cast to the schema, so a
 stage can never write a table of another shape.
@@ -31,6 +34,7 @@ PAIR_SCHEMA = pa.schema([
     pa.field("modality_b", pa.string(), nullable=False),
     pa.field("height", pa.int32(), nullable=False),
     pa.field("width", pa.int32(), nullable=False),
+    pa.field("b_scale", pa.int32(), nullable=False),        # r: B (and Cb/Cr) at (height/r) x (width/r)
     pa.field("a", pa.binary(), nullable=False),
     pa.field("b", pa.binary(), nullable=False),
     pa.field("b_cb", pa.binary(), nullable=True),
@@ -74,6 +78,16 @@ def decode_image(buf: bytes | None, height: int, width: int) -> np.ndarray | Non
     return arr.reshape(height, width)
 
 
+#: the columns stored at B's resolution (``1/b_scale`` of A's)
+B_COLUMNS = ("b", "b_cb", "b_cr")
+
+
+def column_shape(column: str, height: int, width: int, b_scale: int = 1) -> tuple[int, int]:
+    """(rows, columns) of an image column: A's ``height x width``, or ``1/b_scale`` of it for B's columns."""
+    r = int(b_scale) if column in B_COLUMNS else 1
+    return int(height) // r, int(width) // r
+
+
 def make_pair_id(task: str, case_id: str, slice_index: int) -> str:
     return f"{task}/{case_id}/{int(slice_index)}"
 
@@ -86,6 +100,8 @@ def _complete(row: Mapping[str, Any], schema: pa.Schema) -> dict:
             v = encode_image(v)
         elif f.name == "meta" and isinstance(v, dict):
             v = json.dumps(v, sort_keys=True)
+        elif f.name == "b_scale" and v is None:
+            v = 1                                 # rows built without the key: B on A's grid
         out[f.name] = v
     extra = set(row) - set(schema.names)
     if extra:
@@ -112,6 +128,14 @@ def _to_storage(table: pa.Table) -> pa.Table:
             field = table.schema.field(name)
             table = table.set_column(i, pa.field(name, typ, field.nullable), table.column(name).cast(typ))
     return table
+
+
+def _with_b_scale(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A table written before multi-resolution pairs existed has no ``b_scale``: every B is on A's grid (r = 1)."""
+    if "b_scale" in table.column_names or "b_scale" not in schema.names:
+        return table
+    i = table.column_names.index("width") + 1 if "width" in table.column_names else table.num_columns
+    return table.add_column(i, schema.field("b_scale"), pa.array(np.ones(len(table), np.int32)))
 
 
 def _from_storage(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -149,7 +173,12 @@ def read_pairs(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     if not path.exists():
         raise FileNotFoundError(f"{path}: pair table not found (run the previous stage first)")
     try:
-        table = _from_storage(pq.read_table(path, columns=columns), PAIR_SCHEMA)
+        stored = pq.read_schema(path).names
+        read = None if columns is None else [c for c in columns if c != "b_scale" or c in stored]
+        table = pq.read_table(path, columns=read)
+        if columns is None or ("b_scale" in columns and "b_scale" not in stored):
+            table = _with_b_scale(table, PAIR_SCHEMA)
+        table = _from_storage(table, PAIR_SCHEMA)
     except (pa.ArrowException, OSError) as exc:
         raise ValueError(f"{path}: not a readable pair table ({' '.join(str(exc).split())})") from None
     if columns is None and table.schema.names != PAIR_SCHEMA.names:
@@ -162,12 +191,27 @@ def read_quarantine(path: str | Path) -> pa.Table:
 
 
 def table_images(table: pa.Table, column: str) -> np.ndarray:
-    """Stack one image column into an (N, H, W) float32 array (all rows must share H, W)."""
+    """Stack one image column into an (N, H, W) float32 array (all rows must share H, W and, for B's columns,
+    ``b_scale``: B's arrays are (N, H/r, W/r))."""
     h = table.column("height").to_numpy()
     w = table.column("width").to_numpy()
     if len(table) == 0:
         return np.zeros((0, 0, 0), np.float32)
     if (h != h[0]).any() or (w != w[0]).any():
         raise ValueError("rows have different image sizes; resample to data.size first")
+    r = table_b_scale(table) if column in B_COLUMNS else 1
+    shape = column_shape(column, int(h[0]), int(w[0]), r)
     bufs = table.column(column).to_pylist()
-    return np.stack([decode_image(b, int(h[0]), int(w[0])) for b in bufs]).astype(np.float32, copy=False)
+    return np.stack([decode_image(b, *shape) for b in bufs]).astype(np.float32, copy=False)
+
+
+def table_b_scale(table: pa.Table) -> int:
+    """The one ``b_scale`` of a table's rows (1 for a table without the column); rows at different B
+    resolutions raise, naming the values (a task's pairs must share r)."""
+    if "b_scale" not in table.column_names or len(table) == 0:
+        return 1
+    values = sorted({int(v) for v in table.column("b_scale").to_pylist()})
+    if len(values) != 1:
+        raise ValueError(f"rows have B at different resolutions (b_scale {values}); the pairs of one task must "
+                         "share one B resolution")
+    return values[0]

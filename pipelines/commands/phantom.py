@@ -25,16 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"tasks to write (default {' '.join(DEFAULT_TASKS)}; known: {' '.join(DEFAULT_PAIRS)})")
     p.add_argument("--color", choices=("on", "off"), default="on",
                    help="AANLIB: PET/SPECT as pseudo-colour RGB (on) or grey (off) PNGs")
+    p.add_argument("--b-scale", type=positive_int, default=1, metavar="R",
+                   help="CT/PET/SPECT from a detector with R x R mm pixels: B at 1/R of A's resolution "
+                        "(multi-resolution fusion; default 1: B on A's grid)")
     p.add_argument("--overwrite", action="store_true", help="delete --out first if it is not empty")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         params = PhantomParams(cases=args.cases, seed=args.seed, slices=args.slices, format=args.format,
-                               tasks=list(args.tasks), color=args.color == "on")
+                               tasks=list(args.tasks), color=args.color == "on", b_scale=args.b_scale)
         summary = generate_phantom(args.out, params, overwrite=args.overwrite)
     except FileExistsError as exc:
         raise CliError(f"{exc} (or pass --overwrite)") from exc
+    coarse = f"; CT/PET/SPECT at 1/{args.b_scale} resolution" if args.b_scale > 1 else ""
     print(f"medfuse phantom: {len(summary.cases)} cases ({', '.join(summary.cases)}), {summary.files} files in "
-          f"{summary.out} ({summary.format}) in {summary.seconds:.1f} s; known misalignment in {summary.truth}")
+          f"{summary.out} ({summary.format}) in {summary.seconds:.1f} s{coarse}; known misalignment in "
+          f"{summary.truth}")
     return 0

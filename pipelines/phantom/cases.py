@@ -130,9 +130,12 @@ def simulate_modality(case: Case, spec: ModalitySpec, anatomy: Anatomy, geometry
 
 
 def simulate_case(case: Case, anatomy: Anatomy, geometry: SlabGeometry, modalities: list[str],
-                  noise: bool = True, cache: dict[bool, TissueSample] | None = None) -> dict[str, np.ndarray]:
+                  noise: bool = True, cache: dict[bool, TissueSample] | None = None,
+                  b_scale: int = 1) -> dict[str, np.ndarray]:
     """All requested modalities of one case; slice-grid modalities of one frame share one tissue sample
-    (kept in ``cache``, keyed by "moved": False = A frame, True = B frame)."""
+    (kept in ``cache``, keyed by "moved": False = A frame, True = B frame).  ``b_scale`` R > 1: CT, PET and
+    SPECT come from a detector with R x R mm pixels, (K, H/R, W/R) (:mod:`pipelines.phantom.detector`)."""
+    from pipelines.phantom.detector import coarse_image, coarse_modalities
     x, y, z = geometry.display_grid()
     cache = {} if cache is None else cache
     out = {}
@@ -144,7 +147,11 @@ def simulate_case(case: Case, anatomy: Anatomy, geometry: SlabGeometry, modaliti
             if moved not in cache:
                 cache[moved] = tissues_at(case, anatomy, geometry, x, y, z, moved)
             fine = cache[moved]
-        out[name] = simulate_modality(case, spec, anatomy, geometry, noise, fine)
+        if b_scale > 1 and name in coarse_modalities():
+            noise_free = simulate_modality(case, spec, anatomy, geometry, False, fine)
+            out[name] = coarse_image(name, noise_free, case.physics, b_scale, case.noise_rng(name), noise)
+        else:
+            out[name] = simulate_modality(case, spec, anatomy, geometry, noise, fine)
     return out
 
 

@@ -34,6 +34,7 @@ class PhantomParams:
     color: bool = True
     max_rotation_deg: float = 5.0
     max_translation_mm: float = 5.0
+    b_scale: int = 1               # R > 1: CT/PET/SPECT from a detector with R x R mm pixels (1/R of A's resolution)
 
     def __post_init__(self):
         if self.cases < 1:
@@ -45,6 +46,9 @@ class PhantomParams:
             raise ValueError(f"phantom.tasks: unknown or empty {unknown or self.tasks}; known: {sorted(DEFAULT_PAIRS)}")
         if self.max_rotation_deg < 0 or self.max_translation_mm < 0:
             raise ValueError("phantom.max_rotation_deg and max_translation_mm must be >= 0")
+        if isinstance(self.b_scale, bool) or not isinstance(self.b_scale, int) or not 1 <= self.b_scale <= 16:
+            raise ValueError(f"phantom.b_scale must be an integer from 1 to 16 (B at 1/b_scale of A's resolution), "
+                             f"got {self.b_scale!r}")
 
 
 @dataclass
@@ -55,6 +59,15 @@ class PhantomSummary:
     files: int
     truth: Path
     seconds: float
+
+
+def coarse_b_json(b_scale: int, modalities: list[str]) -> dict:
+    """truth.json's record of the coarse B detector (empty at b_scale 1)."""
+    if b_scale == 1:
+        return {}
+    from pipelines.phantom.detector import coarse_modalities
+    return {"b_scale": b_scale, "b_pixel_spacing_mm": [float(b_scale)] * 2,
+            "coarse_b_modalities": [m for m in modalities if m in coarse_modalities()]}
 
 
 def task_pairs(tasks: list[str]) -> dict[str, tuple[str, str]]:
@@ -81,7 +94,7 @@ def generate_formats(outs: dict[str, str | Path], params: PhantomParams, normali
     for o in outs.values():
         _prepare(o, overwrite)
     anatomy = load_anatomy()
-    geometry = make_geometry(anatomy, params.slices)
+    geometry = make_geometry(anatomy, params.slices, multiple=params.b_scale)
     pairs = task_pairs(params.tasks)
     modalities = [A_MODALITY] + sorted({b for _, b in pairs.values()} - {A_MODALITY})
     options = WriterOptions(seed=params.seed, color=params.color, normalise=normalise or NormaliseParams())
@@ -91,7 +104,7 @@ def generate_formats(outs: dict[str, str | Path], params: PhantomParams, normali
     for index in tqdm(range(params.cases), desc=desc, unit="case", disable=not progress):
         case = make_case(params.seed, index, anatomy, geometry, params.max_rotation_deg, params.max_translation_mm)
         cache: dict = {}
-        volumes = simulate_case(case, anatomy, geometry, modalities, cache=cache)
+        volumes = simulate_case(case, anatomy, geometry, modalities, cache=cache, b_scale=params.b_scale)
         for w in writers.values():
             w.write_case(case.case_id, volumes)
         cases_json[case.case_id] = {**case.to_json(), "slices": slice_truth(cache[False], geometry)}
@@ -104,10 +117,10 @@ def generate_formats(outs: dict[str, str | Path], params: PhantomParams, normali
             "seed": params.seed,
             "params": {"cases": params.cases, "slices": params.slices, "tasks": list(params.tasks),
                        "color": params.color, "max_rotation_deg": params.max_rotation_deg,
-                       "max_translation_mm": params.max_translation_mm},
+                       "max_translation_mm": params.max_translation_mm, "b_scale": params.b_scale},
             "template": {"source": "nilearn wheel: nilearn/datasets/data (ICBM152 2009a sym, 1 mm)",
                          "files": anatomy.files},
-            "geometry": geometry.to_json(),
+            "geometry": {**geometry.to_json(), **coarse_b_json(params.b_scale, modalities)},
             "display_frame": ("rows anterior->posterior, columns patient right->left, slices inferior->superior; "
                               "point (x, y) = (column, row) in mm from the centre of pixel (0, 0)"),
             "transform_convention": CONVENTION,

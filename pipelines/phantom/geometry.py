@@ -82,5 +82,10 @@ def select_slices(anatomy: Anatomy, n: int) -> tuple[int, ...]:
     return tuple(start + step * i for i in range(n))
 
 
-def make_geometry(anatomy: Anatomy, n_slices: int) -> SlabGeometry:
-    return SlabGeometry(anatomy.shape, select_slices(anatomy, n_slices), anatomy.affine)
+def make_geometry(anatomy: Anatomy, n_slices: int, multiple: int = 1) -> SlabGeometry:
+    """The slab; with ``multiple`` r > 1 the display frame keeps the first ``r * floor(n / r)`` template voxels
+    along each in-plane axis (at most r - 1 voxels dropped, those of the largest indices: the template's edge,
+    at least 11 mm outside the brain), so a B detector with r-mm pixels tiles A's field of view exactly."""
+    nx, ny, nz = anatomy.shape
+    shape = (nx - nx % multiple, ny - ny % multiple, nz)
+    return SlabGeometry(shape, select_slices(anatomy, n_slices), anatomy.affine)

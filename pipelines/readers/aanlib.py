@@ -6,6 +6,9 @@ Which folder is A: the task name ``<A>_<B>`` names both folders (``MRI_CT`` -> `
 insensitive); otherwise, when the task folder holds exactly two folders, the MR one (MRI, MR, T1, T2, PD,
 FLAIR) is A; otherwise the one named folder that exists is used and its partner folder reported missing.  Images are
 display images already: grey value / 255 (no renormalisation); pseudo-colour B is split into luma + chroma.
+A B that is smaller than A by one integer factor r on both axes (a 64x64 PET beside a 256x256 MRI) is kept at
+its native resolution, r recorded in ``b_scale`` (:mod:`pipelines.imaging.multires`); any other size mismatch is
+quarantined with both sizes.
 
 Accounted inputs: every pair name of a task, plus every file that cannot take part in a pair (unsupported
 type, outside a modality folder, in a folder that is not the task's).  Files at the root (README, manifest,
@@ -20,6 +23,7 @@ from tqdm import tqdm
 
 from pipelines.readers import READERS, ReaderOptions
 from pipelines.imaging.color import COLOUR_A
+from pipelines.imaging.multires import check_size_multiple, mismatch_sentence, scale_factor
 from pipelines.readers.common import (ReadResult, broken_link, build_row, image_problem, listed_files,
                                       parse_case_slice, quarantine_row, sha256_file)
 from pipelines.readers.images2d import SUPPORTED_EXTENSIONS, ImageDecodeError, load_image
@@ -133,10 +137,11 @@ def _read_task(root: Path, task_dir: Path, options: ReaderOptions, result: ReadR
         if a.cb is not None:
             result.quarantine.append(quarantine_row(f"{fa} {COLOUR_A}", fa, fb, task, case_id))
             continue
-        if a.shape != b.shape:
-            result.quarantine.append(quarantine_row(
-                f"{fa} is {a.shape[0]}x{a.shape[1]} but its partner {fb} is {b.shape[0]}x{b.shape[1]}; "
-                "a registered pair must share one pixel grid", fa, fb, task, case_id))
+        b_scale = scale_factor(a.shape, b.shape)
+        size_problem = (mismatch_sentence(str(fa), a.shape, str(fb), b.shape) if b_scale is None
+                        else check_size_multiple(options.size, b_scale, f"{fb}"))
+        if size_problem:
+            result.quarantine.append(quarantine_row(size_problem, fa, fb, task, case_id))
             continue
         problem = image_problem(a.y, str(fa)) or image_problem(b.y, str(fb))
         if problem:
@@ -151,7 +156,7 @@ def _read_task(root: Path, task_dir: Path, options: ReaderOptions, result: ReadR
             rigid = truth.misalignment(case_id)
         result.rows.append(build_row(task, case_id, slice_index, A_FOLDER, b_label.upper(), a, b, spacing,
                                      options.size, str(fa), str(fb), sha256_file(fa), sha256_file(fb), meta,
-                                     rigid))
+                                     rigid, b_scale))
     if off_rule:
         result.notes.append(f"{task}: {off_rule} name(s) do not follow <case><3-digit slice>; each is its own case")
 

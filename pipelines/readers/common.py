@@ -127,12 +127,17 @@ class SliceImage:
 
 def build_row(task: str, case_id: str, slice_index: int, modality_a: str, modality_b: str, a: SliceImage,
               b: SliceImage, spacing: tuple[float, float] | None, size: int, source_a: str, source_b: str,
-              sha_a: str, sha_b: str, meta: dict | None, truth: Any = None) -> dict:
+              sha_a: str, sha_b: str, meta: dict | None, truth: Any = None, b_scale: int = 1) -> dict:
     """Resample both images to ``size`` (:class:`SquareResample`) and assemble a pair-table row.  ``truth``
     (a :class:`pipelines.phantom.misalignment.InPlaneRigid` in the original slice frame) is carried into
-    ``meta`` re-expressed in the resampled frame."""
+    ``meta`` re-expressed in the resampled frame.  ``b_scale`` r > 1: B is A's field of view at ``1/r`` of A's
+    resolution (``b.shape == a.shape / r``, :mod:`pipelines.imaging.multires`) and stays so: it is resampled to
+    ``size / r`` (the caller checks that r divides ``size``)."""
     h, w = a.shape
-    rs = SquareResample(h, w, spacing or (1.0, 1.0), size)
+    sp = spacing or (1.0, 1.0)
+    rs = SquareResample(h, w, sp, size)
+    rb = rs if b_scale == 1 else SquareResample(h // b_scale, w // b_scale, (sp[0] * b_scale, sp[1] * b_scale),
+                                                size // b_scale)
     meta = dict(meta or {})
     if truth is not None:
         cx, cy = rs.point(*truth.center_mm)
@@ -140,8 +145,8 @@ def build_row(task: str, case_id: str, slice_index: int, modality_a: str, modali
     row = {
         "pair_id": make_pair_id(task, case_id, slice_index), "task": task, "case_id": case_id,
         "slice": int(slice_index), "modality_a": modality_a, "modality_b": modality_b,
-        "height": size, "width": size, "a": rs(a.y), "b": rs(b.y),
-        "b_cb": rs(b.cb, 0.5) if b.cb is not None else None, "b_cr": rs(b.cr, 0.5) if b.cr is not None else None,
+        "height": size, "width": size, "b_scale": int(b_scale), "a": rs(a.y), "b": rb(b.y),
+        "b_cb": rb(b.cb, 0.5) if b.cb is not None else None, "b_cr": rb(b.cr, 0.5) if b.cr is not None else None,
         "spacing_mm": [rs.out_spacing, rs.out_spacing] if spacing else None,
         "source_a": source_a, "source_b": source_b, "sha256_a": sha_a, "sha256_b": sha_b,
         "meta": json.dumps(meta, sort_keys=True) if meta else None,

@@ -5,8 +5,12 @@ A task is read when its B modality appears in at least one case; a case that lac
 task is quarantined for that task.  Volumes are reoriented to RAS (``nibabel.as_closest_canonical``) and
 cut into axial display-frame slices (:mod:`pipelines.readers.orientation`), inferior first.  If B's voxel
 grid differs from A's, B is resliced onto A's grid through the two affines (world coordinates; trilinear),
-so pairs share A's grid; a B that does not overlap A at all is quarantined.  Each volume is normalised once
-(:mod:`pipelines.readers.normalise`, per modality) over its finite voxels.
+so pairs share A's grid; a B that does not overlap A at all is quarantined.  Multi-resolution: when B's in-plane
+voxels are one integer factor r >= 2 larger than A's on both in-plane axes (and r divides A's in-plane size), B
+keeps its resolution: it is resliced (only if it is not on it already) onto A's grid at ``1/r`` in-plane (A's
+field of view and slices, voxels r times larger in-plane, :func:`lowres_grid`) and the pairs record
+``b_scale = r``; ``data.size`` must then be a multiple of r (else the (case, task) is quarantined).  Each
+volume is normalised once (:mod:`pipelines.readers.normalise`, per modality) over its finite voxels.
 
 Accounted inputs: each volume no task uses, each unsupported file, and for each (case, task) either one item
 (when the pair cannot be read as a whole) or one item per slice (a slice with NaN/inf or a constant image is
@@ -23,6 +27,7 @@ import numpy as np
 from nibabel.processing import resample_from_to
 from tqdm import tqdm
 
+from pipelines.imaging.multires import check_size_multiple, lowres_affine
 from pipelines.readers import ReaderOptions
 from pipelines.readers.common import ReadResult, SliceImage, build_row, image_problem, quarantine_row
 from pipelines.readers.normalise import normalise_volume
@@ -85,6 +90,25 @@ def gap_problem(vol: Volume, plane: np.ndarray, what: str) -> str | None:
 
 def _same_grid(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=1e-3)
+
+
+def lowres_grid(a: nib.Nifti1Image, r: int) -> tuple[tuple[int, int, int], np.ndarray]:
+    """(shape, affine) of A's grid at ``1/r`` in-plane: voxel ``(i, j, k)`` covers A's voxels ``r i .. r i + r -
+    1`` by ``r j .. r j + r - 1`` of slice k (its centre at A's continuous index ``r i + (r - 1) / 2``)."""
+    nx, ny, nz = a.shape[:3]
+    return (nx // r, ny // r, nz), lowres_affine(a.affine, r)
+
+
+def in_plane_factor(a: nib.Nifti1Image, b: nib.Nifti1Image, tolerance: float = 1e-3) -> int:
+    """r >= 2 when B's in-plane voxel sizes are both r times A's (within ``tolerance`` relative) and r divides
+    A's in-plane size; otherwise 1 (B is resliced onto A's own grid)."""
+    za = np.asarray(a.header.get_zooms()[:2], np.float64)
+    zb = np.asarray(b.header.get_zooms()[:2], np.float64)
+    ratio = zb / za
+    r = int(round(float(ratio[0])))
+    if r < 2 or not np.allclose(ratio, r, rtol=tolerance, atol=0.0):
+        return 1
+    return r if a.shape[0] % r == 0 and a.shape[1] % r == 0 else 1
 
 
 def _overlaps(a: nib.Nifti1Image, b: nib.Nifti1Image) -> bool:
@@ -177,12 +201,20 @@ def read_volume_pairs(root: Path, cases: list[CaseFolder], options: ReaderOption
             vb = _volume(cache, case, b_key)
             b_img = vb.image
             resliced = False
-            if not _same_grid(va.image, b_img):
+            b_scale = in_plane_factor(va.image, b_img)
+            target = va.image if b_scale == 1 else lowres_grid(va.image, b_scale)
+            on_target = (_same_grid(va.image, b_img) if b_scale == 1 else
+                         b_img.shape == target[0] and np.allclose(b_img.affine, target[1], atol=1e-3))
+            if not on_target:
                 if not _overlaps(va.image, b_img):
                     raise VolumeError(f"{vb.path} does not overlap {va.path} in world coordinates (affines); "
                                       "the two volumes of a pair must cover the same anatomy")
-                b_img = resample_from_to(b_img, va.image, order=1, mode="constant", cval=0.0)
+                b_img = resample_from_to(b_img, target, order=1, mode="constant", cval=0.0)
                 resliced = True
+            problem = check_size_multiple(options.size, b_scale,
+                                          f"{vb.path} (in-plane voxels {b_scale} x {va.path}'s)")
+            if problem:
+                raise VolumeError(problem)
         except VolumeError as exc:
             result.inputs += 1
             result.quarantine.append(quarantine_row(str(exc), case.folder / case.names[a_key],
@@ -205,7 +237,8 @@ def read_volume_pairs(root: Path, cases: list[CaseFolder], options: ReaderOption
             src_b = f"{vb.path}#resliced:{k}" if resliced else vb.slice_source(k)
             sha_b = vb.sha if resliced else vb.slice_sha(k)
             what_a = f"{src_a} (slice {k} of {a_mod})"
-            what_b = f"{src_b} (slice {k} of {b_mod}" + (", resliced onto A's grid)" if resliced else ")")
+            onto = "A's grid" if b_scale == 1 else f"A's grid at 1/{b_scale} in-plane"
+            what_b = f"{src_b} (slice {k} of {b_mod}" + (f", resliced onto {onto})" if resliced else ")")
             problem = (gap_problem(va, a_raw[:, :, k], what_a) or gap_problem(vb, b_raw[:, :, k], what_b)
                        or image_problem(a_raw[:, :, k], what_a) or image_problem(b_raw[:, :, k], what_b))
             if problem:
@@ -219,4 +252,4 @@ def read_volume_pairs(root: Path, cases: list[CaseFolder], options: ReaderOption
             b_img2 = SliceImage(ras_slice_to_display(b_norm[:, :, k]))
             result.rows.append(build_row(task, case.case_id, k, stored_modality_a(a_mod), b_mod.upper(), a_img,
                                          b_img2, spacing, options.size, src_a, src_b, va.slice_sha(k),
-                                         sha_b, meta, rigid))
+                                         sha_b, meta, rigid, b_scale))

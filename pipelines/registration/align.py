@@ -24,6 +24,13 @@ The pieces are shared with the case consensus pass (:mod:`pipelines.registration
 unit shares), :func:`evaluate` (B resampled by a given transform, raw and accept NMI), :func:`kept_outcome`
 and :func:`applied_outcome` (Cb/Cr resampled with the applied transform).  ``UnitOutcome.source`` says what
 was applied: ``identity``, ``own`` (the unit's optimum) or ``case_consensus``.
+
+Multi-resolution units (``UnitImages.b_scale`` r > 1, B at ``1/r`` of A's in-plane resolution,
+:mod:`pipelines.imaging.multires`): B keeps its resolution.  The moving image is B on its own physical grid
+(in-plane spacing r times A's, first pixel centre ``(r - 1) / 2`` A-pixels from A's), registered against A at
+full resolution, and B is resampled onto **A's field of view at B's resolution** (the grid :attr:`Frame.b_grid`).
+Every NMI / NCC compares B with A box-averaged onto that grid (:attr:`UnitImages.a_low`): what A looks like
+through B's larger pixels.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from pipelines.imaging.multires import box_downsample
 from pipelines.registration import engine, metrics
 from pipelines.registration.config import RegisterParams
 from pipelines.registration.transforms import (identity_like, in_plane_motion, max_displacement_vox,
@@ -49,14 +57,28 @@ class UnitImages:
     b_cb: np.ndarray | None = None
     b_cr: np.ndarray | None = None
     spacing: tuple[float, ...] = (1.0, 1.0)
+    b_scale: int = 1                     # B at 1/b_scale of A's in-plane resolution (the last two axes)
 
     def __post_init__(self) -> None:
-        if self.a.shape != self.b.shape or self.a.ndim not in (2, 3):
-            raise ValueError(f"A {self.a.shape} and B {self.b.shape} must be equal-shaped 2-D or 3-D arrays")
+        r = self.b_scale
+        want = self.a.shape[:-2] + tuple(n // r for n in self.a.shape[-2:])
+        if self.a.ndim not in (2, 3) or self.b.shape != want or any(n % r for n in self.a.shape[-2:]):
+            raise ValueError(f"A {self.a.shape} and B {self.b.shape} must be 2-D or 3-D arrays with B "
+                             + ("equal-shaped" if r == 1 else f"at 1/{r} of A in-plane"))
         if (self.b_cb is None) != (self.b_cr is None):
             raise ValueError("b_cb and b_cr must both be given or both be None")
         if len(self.spacing) != self.a.ndim:
             raise ValueError(f"spacing {self.spacing} does not match a {self.a.ndim}-D image")
+
+    @property
+    def a_low(self) -> np.ndarray:
+        """A on B's grid (box-averaged r x r in-plane; A itself when r = 1): the reference of every metric."""
+        return box_downsample(self.a, self.b_scale)
+
+    @property
+    def b_spacing(self) -> tuple[float, ...]:
+        """B's spacing, numpy axis order: in-plane r times A's."""
+        return tuple(self.spacing[:-2]) + tuple(s * self.b_scale for s in self.spacing[-2:])
 
 
 @dataclass
@@ -94,6 +116,8 @@ class Frame:
     fixed: sitk.Image
     moving: sitk.Image
     centre: np.ndarray
+    b_grid: sitk.Image                   # where B is resampled to: A's field of view at B's resolution
+    a_low: np.ndarray                    # A on that grid (UnitImages.a_low)
     sigma: tuple[float, ...]
     a_blur: np.ndarray
     nmi_before: float
@@ -120,24 +144,53 @@ def accept_sigma(ndim: int, cfg: RegisterParams) -> tuple[float, ...]:
     return (min(cfg.accept_sigma_vox, 0.5),) * (ndim - 2) + (cfg.accept_sigma_vox,) * 2
 
 
+def b_image(array: np.ndarray, unit: UnitImages) -> sitk.Image:
+    """A B-resolution array as a sitk image on B's physical grid: spacing ``unit.b_spacing``, first pixel centre
+    ``(r - 1) / 2`` A-pixels in-plane from A's (origin 0), so both cover one field of view."""
+    sp = _sitk_spacing(unit.b_spacing)
+    img = engine.to_image(array, sp)
+    half = (unit.b_scale - 1) / 2.0
+    a_sp = _sitk_spacing(unit.spacing)
+    img.SetOrigin(tuple(half * a_sp[i] if i < 2 else 0.0 for i in range(len(sp))))
+    return img
+
+
+def _accept_b(fr_fixed: sitk.Image, moving: sitk.Image, unit: UnitImages, transform: sitk.Transform | None,
+              b_on_grid: np.ndarray, threads: int) -> np.ndarray:
+    """The B the accept/reject NMI compares with A: B on its own grid when r = 1; for a multi-resolution unit B
+    resampled by ``transform`` onto A's full-resolution grid, so identity and candidate are both interpolated
+    from B's grid and compared with A at A's resolution (on B's coarse grid a correct 3-degree rotation moves
+    the blurred NMI by less than ``min_nmi_gain``)."""
+    if unit.b_scale == 1:
+        return b_on_grid
+    return np.clip(engine.to_array(engine.resample(moving, fr_fixed, transform, 0.0, threads)), 0.0, 1.0)
+
+
 def frame(unit: UnitImages, cfg: RegisterParams) -> Frame:
     sp = _sitk_spacing(unit.spacing)
     fixed = engine.to_image(unit.a, sp)
     centre = engine.image_centre(fixed)
     sigma = accept_sigma(unit.a.ndim, cfg)
+    a_low = unit.a_low
     a_blur = metrics.blurred(unit.a, sigma)
-    return Frame(unit=unit, sp=sp, fixed=fixed, moving=engine.to_image(unit.b, sp), centre=centre, sigma=sigma,
-                 a_blur=a_blur, nmi_before=metrics.nmi(unit.a, unit.b, cfg.nmi_bins),
-                 ncc_before=metrics.ncc(unit.a, unit.b),
-                 accept_before=metrics.nmi(a_blur, metrics.blurred(unit.b, sigma), cfg.nmi_bins),
-                 identity=identity_like(cfg.transform, unit.a.ndim, centre))
+    moving = b_image(unit.b, unit)
+    identity = identity_like(cfg.transform, unit.a.ndim, centre)
+    b_accept = _accept_b(fixed, moving, unit, identity, unit.b, cfg.threads)
+    return Frame(unit=unit, sp=sp, fixed=fixed, moving=moving, centre=centre,
+                 b_grid=fixed if unit.b_scale == 1 else moving, a_low=a_low, sigma=sigma,
+                 a_blur=a_blur, nmi_before=metrics.nmi(a_low, unit.b, cfg.nmi_bins),
+                 ncc_before=metrics.ncc(a_low, unit.b),
+                 accept_before=metrics.nmi(a_blur, metrics.blurred(b_accept, sigma), cfg.nmi_bins),
+                 identity=identity)
 
 
 def evaluate(fr: Frame, transform: sitk.Transform, cfg: RegisterParams) -> Evaluation:
-    """B resampled by ``transform`` onto A's grid (clipped to [0, 1]) with its raw and accept/reject NMI."""
-    b_new = np.clip(engine.to_array(engine.resample(fr.moving, fr.fixed, transform, 0.0, cfg.threads)), 0.0, 1.0)
-    return Evaluation(transform=transform, b=b_new, nmi=metrics.nmi(fr.unit.a, b_new, cfg.nmi_bins),
-                      accept_nmi=metrics.nmi(fr.a_blur, metrics.blurred(b_new, fr.sigma), cfg.nmi_bins))
+    """B resampled by ``transform`` onto A's grid at B's resolution (clipped to [0, 1]) with its raw and
+    accept/reject NMI."""
+    b_new = np.clip(engine.to_array(engine.resample(fr.moving, fr.b_grid, transform, 0.0, cfg.threads)), 0.0, 1.0)
+    b_accept = _accept_b(fr.fixed, fr.moving, fr.unit, transform, b_new, cfg.threads)
+    return Evaluation(transform=transform, b=b_new, nmi=metrics.nmi(fr.a_low, b_new, cfg.nmi_bins),
+                      accept_nmi=metrics.nmi(fr.a_blur, metrics.blurred(b_accept, fr.sigma), cfg.nmi_bins))
 
 
 def _candidate_report(fr: Frame, candidate: sitk.Transform | None, cfg: RegisterParams) -> dict:
@@ -174,12 +227,12 @@ def applied_outcome(fr: Frame, ev: Evaluation, reason: str, cfg: RegisterParams,
     def chroma(c: np.ndarray | None) -> np.ndarray | None:
         if c is None:
             return None
-        img = engine.resample(engine.to_image(c, fr.sp), fr.fixed, ev.transform, NEUTRAL_CHROMA, cfg.threads)
+        img = engine.resample(b_image(c, u), fr.b_grid, ev.transform, NEUTRAL_CHROMA, cfg.threads)
         return np.clip(engine.to_array(img), 0.0, 1.0)
 
     return UnitOutcome(
         status="registered", reason=reason, b=ev.b.astype(np.float32), b_cb=chroma(u.b_cb), b_cr=chroma(u.b_cr),
-        nmi_before=fr.nmi_before, nmi_after=ev.nmi, ncc_before=fr.ncc_before, ncc_after=metrics.ncc(u.a, ev.b),
+        nmi_before=fr.nmi_before, nmi_after=ev.nmi, ncc_before=fr.ncc_before, ncc_after=metrics.ncc(fr.a_low, ev.b),
         candidate_nmi=cand_nmi, accept_nmi_before=fr.accept_before, accept_nmi_candidate=cand_accept,
         accept_nmi_after=ev.accept_nmi, applied=transform_to_dict(ev.transform, cfg.transform),
         **_candidate_report(fr, candidate, cfg),

@@ -5,7 +5,9 @@ pair, or a whole volume case for NIfTI/DICOM sources, see :mod:`pipelines.regist
 SimpleITK (Mattes MI, multi-resolution, rigid or affine from ``register.transform``), and writes
 
 * ``data/registered/pairs.parquet``: the same rows with B (and Cb/Cr) resampled onto A's grid and the
-  ``reg_*`` columns filled (NMI / NCC before and after, seconds, transform JSON, status);
+  ``reg_*`` columns filled (NMI / NCC before and after, seconds, transform JSON, status); a multi-resolution
+  pair (``b_scale`` r > 1) keeps B at its own resolution: B is moved onto A's field of view at ``1/r`` of A's
+  pixel size and its metrics compare it with A box-averaged to that grid (:mod:`pipelines.registration.align`);
 * ``reports/registration.json``: per unit and per pair the metrics, applied and candidate transforms,
   recovered in-plane motion, time and status, plus a summary (per task, per status, seconds per 2-D pair
   and per volume).
@@ -41,7 +43,7 @@ from pipelines.registration.config import RegisterParams
 from pipelines.registration.consensus import refine_group
 from pipelines.registration.truth import truth_error
 from pipelines.registration.units import Unit, build_units, parse_meta, slice_step_mm
-from pipelines.schema import decode_image, encode_image, read_pairs, write_pairs
+from pipelines.schema import column_shape, decode_image, encode_image, read_pairs, write_pairs
 
 PAIRS_IN = Path("data/ingested/pairs.parquet")
 PAIRS_OUT = Path("data/registered/pairs.parquet")
@@ -70,7 +72,8 @@ class _Table:
 
     def image(self, column: str, i: int) -> np.ndarray | None:
         buf = self.table.column(column)[i].as_py()
-        return decode_image(buf, self.col["height"][i], self.col["width"][i])
+        return decode_image(buf, *column_shape(column, self.col["height"][i], self.col["width"][i],
+                                               self.col["b_scale"][i]))
 
     def in_plane_spacing(self, i: int) -> tuple[float, float]:
         sp = self.col["spacing_mm"][i]
@@ -84,9 +87,10 @@ def _unit_images(t: _Table, unit: Unit, cfg: RegisterParams) -> tuple[UnitImages
         i = rows[0]
         return UnitImages(t.image("a", i), t.image("b", i),
                           t.image("b_cb", i) if chroma else None, t.image("b_cr", i) if chroma else None,
-                          t.in_plane_spacing(i)), {"spacing_source": "spacing_mm" if t.col["spacing_mm"][i] else
-                                                   "assumed 1 mm (spacing_mm is null)"}
-    shapes = {(t.col["height"][i], t.col["width"][i]) for i in rows}
+                          t.in_plane_spacing(i), t.col["b_scale"][i]), {
+                              "spacing_source": "spacing_mm" if t.col["spacing_mm"][i] else
+                              "assumed 1 mm (spacing_mm is null)"}
+    shapes = {(t.col["height"][i], t.col["width"][i], t.col["b_scale"][i]) for i in rows}
     if len(shapes) != 1:
         raise ValueError(f"volume {unit.key}: slices have different sizes {sorted(shapes)}")
     if len({t.table.column("b_cb")[i].as_py() is None for i in rows}) != 1:
@@ -99,7 +103,7 @@ def _unit_images(t: _Table, unit: Unit, cfg: RegisterParams) -> tuple[UnitImages
         return np.stack([t.image(column, i) for i in rows])
 
     images = UnitImages(stack("a"), stack("b"), stack("b_cb") if chroma else None,
-                        stack("b_cr") if chroma else None, (dz, *in_plane))
+                        stack("b_cr") if chroma else None, (dz, *in_plane), t.col["b_scale"][rows[0]])
     return images, {"spacing_source": f"in-plane spacing_mm, z: {dz_source}", "spacing_mm": [dz, *in_plane]}
 
 
@@ -108,7 +112,7 @@ def _row_metrics(images: UnitImages, out: UnitOutcome, k: int | None, bins: int)
     if k is None:
         return {"nmi_before": out.nmi_before, "nmi_after": out.nmi_after,
                 "ncc_before": out.ncc_before, "ncc_after": out.ncc_after}
-    a, b0, b1 = images.a[k], images.b[k], out.b[k]
+    a, b0, b1 = images.a_low[k], images.b[k], out.b[k]
     before = (metrics.nmi(a, b0, bins), metrics.ncc(a, b0))
     after = before if out.status == "kept_original" else (metrics.nmi(a, b1, bins), metrics.ncc(a, b1))
     return {"nmi_before": before[0], "nmi_after": after[0], "ncc_before": before[1], "ncc_after": after[1]}

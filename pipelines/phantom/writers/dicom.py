@@ -36,10 +36,24 @@ def uid(seed: int, *parts: object) -> str:
     return generate_uid(entropy_srcs=["medfuse-phantom", str(seed), *map(str, parts)])
 
 
-def lps_position(geometry: SlabGeometry, k: int) -> list[float]:
-    """LPS mm of display pixel (row 0, column 0) of slice k (RAS voxel (nx-1, ny-1, k))."""
+def lps_position(geometry: SlabGeometry, k: int, scale: int = 1) -> list[float]:
+    """LPS mm of display pixel (row 0, column 0) of slice k (RAS voxel (nx-1, ny-1, k)); with ``scale`` R the
+    centre of the first R x R mm pixel of a coarse-detector B, (R - 1) / 2 mm further along the rows and columns
+    (the display frame runs towards patient left and posterior, +L and +P)."""
     ras = geometry.slab_affine() @ np.array([geometry.width - 1, geometry.height - 1, k, 1.0])
-    return [float(-ras[0]), float(-ras[1]), float(ras[2])]
+    half = (scale - 1) / 2.0
+    return [float(-ras[0]) + half, float(-ras[1]) + half, float(ras[2])]
+
+
+def pixel_scale(geometry: SlabGeometry, volume: np.ndarray) -> int:
+    """R of a (K, H/R, W/R) stack: 1 for A's grid, b_scale for a coarse-detector B."""
+    return geometry.width // volume.shape[2]
+
+
+def set_pixel_grid(ds: Dataset, volume: np.ndarray, scale: int) -> None:
+    """Rows, Columns and PixelSpacing of a (K, H, W) stack with ``scale``-mm pixels."""
+    ds.Rows, ds.Columns = int(volume.shape[1]), int(volume.shape[2])
+    ds.PixelSpacing = [float(scale), float(scale)]
 
 
 def _ds(v: float) -> str:
@@ -183,13 +197,15 @@ class DicomWriter:
             _, shared_slope = to_stored(volume, intercept)
             if spec.dicom_modality == "CT":
                 shared_slope = 1.0
+        scale = pixel_scale(g, volume)
         for k in range(volume.shape[0]):
             ds = self._base(case_id, spec, number)
             self._modality_specific(ds, spec)
+            set_pixel_grid(ds, volume, scale)
             if spec.dicom_modality == "PT":
                 ds.ImageIndex = k + 1
             ds.InstanceNumber = k + 1
-            pos = lps_position(g, k)
+            pos = lps_position(g, k, scale)
             ds.ImagePositionPatient = pos
             ds.SliceLocation = _ds(pos[2])
             ds.SliceThickness = _ds(spec.voxel_mm or 1.0)
@@ -208,6 +224,8 @@ class DicomWriter:
         g = self.geometry
         ds = self._base(case_id, spec, number)
         self._modality_specific(ds, spec)
+        scale = pixel_scale(g, volume)
+        set_pixel_grid(ds, volume, scale)
         k_total = volume.shape[0]
         ds.InstanceNumber = 1
         ds.NumberOfFrames = k_total
@@ -217,7 +235,7 @@ class DicomWriter:
         ds.SliceThickness = _ds(spec.voxel_mm or 1.0)
         ds.SpacingBetweenSlices = _ds(g.step_mm)
         det = Dataset()
-        det.ImagePositionPatient = lps_position(g, 0)
+        det.ImagePositionPatient = lps_position(g, 0, scale)
         det.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
         ds.DetectorInformationSequence = Sequence([det])
         stored, slope = to_stored(volume)
