@@ -37,6 +37,19 @@ def load_model_fuser(ref: str) -> Fuser:
     return MODEL_LOADERS.get(kind)(ref)
 
 
+def native_b(fuser: Fuser, b_scale: int) -> Fuser:
+    """Mark ``fuser`` as a model built for ``b_scale`` r: on pairs whose B is stored at ``1/r`` of A it fuses that
+    B as stored; every other fuser (and a model on pairs of another r) gets B at A's size
+    (:mod:`pipelines.metrics.multires`)."""
+    fuser.native_b_scale = int(b_scale)    # type: ignore[attr-defined]
+    return fuser
+
+
+def fuser_b_scale(fuser: Fuser) -> int | None:
+    """The r a fuser takes B at natively (None: it takes B at A's size, e.g. a classical baseline)."""
+    return getattr(fuser, "native_b_scale", None)
+
+
 def checked(fuser: Fuser, name: str) -> Fuser:
     """Wrap a fuser so a wrong output shape or non-finite values raise with the fuser's name."""
     def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -49,4 +62,4 @@ def checked(fuser: Fuser, name: str) -> Fuser:
         if not np.isfinite(out).all():
             raise ValueError(f"fuser {name!r} returned non-finite values")
         return out
-    return run
+    return run if fuser_b_scale(fuser) is None else native_b(run, fuser_b_scale(fuser))

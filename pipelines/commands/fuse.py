@@ -9,6 +9,10 @@ Forms (DESIGN §6):
   share a grid (registered); each is normalised to [0, 1] the way ingest does it (CT: HU window, others:
   robust percentiles), fused slice by slice along the third axis, and written as float32 in [0, 1] with
   A's affine and header.
+* multi-resolution: a model trained on pairs whose B is 1/r of A (``b_scale`` r) takes B at 1/r (a 64x64 PET
+  with a 256x256 MRI; NIfTI: A's field of view and slices with in-plane voxels r times A's) and writes F at A's
+  size, a pseudo-colour B's chroma upsampled bicubically; any other B size is one line naming both sizes and the
+  model's r (exit code 2).
 
 ``--model`` takes a checkpoint (``models/final/MRI_PET`` or ``.../checkpoint.pt``) or an MLflow model URI
 (``models:/``, ``runs:/``); it is loaded from its checkpoint and spec without running any code that came with it
@@ -59,19 +63,30 @@ def stem(path: Path) -> str:
 def fuse_image_files(model, a_path: Path, b_path: Path, out: Path) -> Path:
     from pipelines.imaging.io import read_image_01, write_png
     from pipelines.imaging.color import grey_a
+    from pipelines.training.inference import check_b_size
     a = grey_a(read_image_01(a_path), str(a_path))
     b = read_image_01(b_path)
-    if a.shape[:2] != b.shape[:2]:
-        raise ValueError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from {a_path} "
-                         f"({a.shape[1]}x{a.shape[0]}); register the pair first")
+    check_b_size(model.system, a.shape[:2], b.shape[:2], f"{b_path} (A: {a_path})")   # A's size or 1/r of it
     if out.suffix.lower() != ".png":
         raise ValueError(f"{out}: image output must be .png")
     return write_png(out, model.fuse(a.astype(np.float32), b.astype(np.float32)))
 
 
+def on_a_grid(a_img, b_img, model) -> bool:
+    """B's voxel grid is A's, or (a model built for r) A's field of view and slices at 1/r in-plane."""
+    from pipelines.readers.volumes import lowres_grid
+    from pipelines.training.inference import model_b_scale
+    r = model_b_scale(model.system)
+    shape, affine = (a_img.shape, a_img.affine) if r == 1 else lowres_grid(a_img, r)
+    same = a_img.shape == b_img.shape and np.allclose(a_img.affine, b_img.affine, atol=1e-3)
+    return same or (tuple(b_img.shape) == tuple(shape) and np.allclose(b_img.affine, affine, atol=1e-3))
+
+
 def fuse_nifti_files(model, a_path: Path, b_path: Path, out: Path, b_modality: str) -> Path:
     import nibabel as nib
     from pipelines.readers.normalise import NormaliseParams, normalise_volume
+    from pipelines.readers.volumes import in_plane_factor
+    from pipelines.training.inference import model_b_scale
     imgs, vols = [], []
     for pth in (a_path, b_path):
         try:                                          # nibabel reads lazily: a truncated file fails on the data
@@ -84,9 +99,12 @@ def fuse_nifti_files(model, a_path: Path, b_path: Path, out: Path, b_modality: s
     if va.ndim != 3 or vb.ndim != 3:
         raise ValueError(f"{a_path if va.ndim != 3 else b_path}: expected a 3-D volume, got shape "
                          f"{va.shape if va.ndim != 3 else vb.shape}")
-    if va.shape != vb.shape or not np.allclose(imgs[0].affine, imgs[1].affine, atol=1e-3):
-        raise ValueError(f"{b_path}: grid {vb.shape} / affine differ from {a_path} {va.shape}; resample B onto "
-                         f"A first (e.g. the register stage)")
+    if not on_a_grid(imgs[0], imgs[1], model):
+        r = in_plane_factor(imgs[0], imgs[1])
+        raise ValueError(f"{b_path}: grid {vb.shape} / affine differ from {a_path} {va.shape}"
+                         + (f" (B's in-plane voxels are {r} x A's, but the model takes B at 1/"
+                            f"{model_b_scale(model.system)}; " if r > 1 else "; ")
+                         + "resample B onto A first (e.g. the register stage)")
     if not is_nifti(out):
         raise ValueError(f"{out}: NIfTI input needs a .nii or .nii.gz output")
     norm = NormaliseParams()

@@ -65,10 +65,13 @@ class _TaskData:
     b: np.ndarray
     b_cb: np.ndarray | None
     b_cr: np.ndarray | None
+    b_native: np.ndarray | None = None       # multi-resolution task: B as stored (1/b_scale of A), for the model
+    b_scale: int = 1
 
 
 def load_tasks(path: str | Path) -> list[_TaskData]:
-    from pipelines.schema import read_pairs, table_images
+    from pipelines.metrics.multires import scoring_view
+    from pipelines.schema import read_pairs, table_b_scale, table_images
     table = read_pairs(path)
     if len(table) == 0:
         raise ValueError(f"{path}: the test split has no rows")
@@ -79,11 +82,11 @@ def load_tasks(path: str | Path) -> list[_TaskData]:
         has_cb = [v is not None for v in sub.column("b_cb").to_pylist()]
         if any(has_cb) and not all(has_cb):
             raise ValueError(f"{path}: task {task} mixes grey and pseudo-colour B; split it by modality")
-        out.append(_TaskData(
+        out.append(scoring_view(_TaskData(         # B at A's size (bicubic) for scoring when B is 1/r of A
             task=task, pair_ids=sub.column("pair_id").to_pylist(),
             a=table_images(sub, "a").astype(np.float64), b=table_images(sub, "b").astype(np.float64),
             b_cb=table_images(sub, "b_cb").astype(np.float64) if all(has_cb) else None,
-            b_cr=table_images(sub, "b_cr").astype(np.float64) if all(has_cb) else None))
+            b_cr=table_images(sub, "b_cr").astype(np.float64) if all(has_cb) else None), table_b_scale(sub)))
     return out
 
 
@@ -103,6 +106,7 @@ def build_fusers(p: EvaluateParams) -> dict[str, Callable]:
 def score_task(td: _TaskData, fusers: dict[str, Callable], p: EvaluateParams, progress) -> tuple[dict, dict]:
     """-> ({method: {column: (N,) array}}, {method: fused (N, H, W) in [0, 1]})."""
     from pipelines.metrics import fused_to_255, metric_names, score_batch, source_to_255
+    from pipelines.metrics.multires import fuser_input_b
     names = metric_names(include_slow=p.fmi)
     options = {"SSIM": {"data_range": p.ssim_data_range}}
     A255, B255 = source_to_255(td.a), source_to_255(td.b)
@@ -112,7 +116,7 @@ def score_task(td: _TaskData, fusers: dict[str, Callable], p: EvaluateParams, pr
         fused_parts = []
         for s in range(0, len(td.a), p.batch_size):
             sl = slice(s, s + p.batch_size)
-            fused = fuser(td.a[sl], td.b[sl])
+            fused = fuser(td.a[sl], fuser_input_b(fuser, td)[sl])
             fused_parts.append(fused)
             res = score_batch(fused_to_255(fused, stretch=p.stretch), A255[sl], B255[sl], metrics=names,
                               options=options)
@@ -155,8 +159,10 @@ def write_report(summary: dict, p: EvaluateParams, figures: dict[str, Path], pat
     from pipelines.reporting.published import load_published, published_rows
     from pipelines.reporting.tables import markdown_table
     pub = load_published()
+    from pipelines.metrics.multires import protocol_lines
     cols = [*CORE_COLUMNS, "Nabf"] + (["FMI_pixel", "FMI_dct", "FMI_w"] if p.fmi else [])
     lines = ["# Evaluation", "", f"**Protocol.** {protocol_text(p)}", ""]
+    lines += protocol_lines(summary["convention"].get("b_scale", {}))
     if not p.model:
         lines += ["Model: none (evaluate.model is null) - baselines only.", ""]
     promotion = summary.get("promotion") or {}
@@ -240,7 +246,8 @@ def _run(p: EvaluateParams) -> EvaluateResult:
         check_rule(load_rule(), p.baselines, columns_for(metric_names(include_slow=p.fmi)))
     total = sum(len(t.a) for t in tasks) * len(fusers)
     summary: dict = {"convention": {"stretch": p.stretch, "ssim_data_range": p.ssim_data_range,
-                                    "mi_unit": "nats", "model": p.model, "fmi": p.fmi},
+                                    "mi_unit": "nats", "model": p.model, "fmi": p.fmi,
+                                    "b_scale": {t.task: t.b_scale for t in tasks}},
                      "tasks": {}}
     per_image_rows: list[dict] = []
     per_image: dict[str, dict] = {}

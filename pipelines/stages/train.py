@@ -73,7 +73,9 @@ def tuned_train_params(tp: TrainParams, report: Path = TUNE_REPORT, task: str | 
 
 
 def loop_config(tp: TrainParams, task: str, root: Path) -> dict[str, Any]:
-    cfg = LoopConfig(task=task, preset=tp.preset, loss=tp.loss, overrides=dict(tp.overrides),
+    from pipelines.training.multires import b_scale_overrides   # b_scale = the data's r (B at 1/r of A)
+    overrides = b_scale_overrides(tp.preset, dict(tp.overrides), tp.crop, task, root / SPLITS / "train.parquet")
+    cfg = LoopConfig(task=task, preset=tp.preset, loss=tp.loss, overrides=overrides,
                      plugins=list(tp.plugins), callbacks=list(tp.callbacks),
                      train_path=str((root / SPLITS / "train.parquet").resolve()),
                      val_path=str((root / SPLITS / "val.parquet").resolve()),

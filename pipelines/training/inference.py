@@ -4,10 +4,16 @@
 Used by the training loop's validation, the pyfunc model, ``medfuse fuse`` and the evaluate stage's model fuser.
 Colour: a pseudo-colour B (H, W, 3) is fused on its BT.601 luma and gets its own Cb/Cr back
 (``pipelines/imaging/color.py``), as in the field's evaluation code.
+
+Multi-resolution: a model built with ``b_scale`` r (trained on pairs whose B is 1/r of A) takes B at (H/r, W/r)
+and returns F at A's (H, W); a colour B's Cb/Cr are brought to A's size by bicubic upsampling
+(:func:`pipelines.imaging.multires.upsample_bicubic`).  A B at A's size is accepted by every model (an r model's
+system box-averages it to 1/r); any other size is refused with one line naming both sizes and the model's r.
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ import torch.nn.functional as F
 from gan_models.systems.base import unwrap
 from gan_models.training.checkpoint import read_checkpoint
 from pipelines.imaging.color import grey_a, rgb_to_ycbcr, ycbcr_to_rgb
+from pipelines.imaging.multires import scale_factor, upsample_bicubic
 
 #: spatial sizes are padded (edge-replicated) to a multiple of this before the generator and cropped after,
 #: so strided generators accept any H, W
@@ -103,14 +110,38 @@ def _pad(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]
     return x, (h, w)
 
 
+def model_b_scale(system) -> int:
+    """The r a system was built for (B at 1/r of A; 1 for systems without ``b_scale``)."""
+    return int(getattr(system, "b_scale", 1) or 1)
+
+
+def check_b_size(system, a_shape: tuple[int, ...], b_shape: tuple[int, ...], where: str = "") -> int:
+    """r of the pair (1: B at A's size) when ``system`` takes it, else ``ValueError`` with one sentence naming
+    both sizes and the model's r (prefixed by ``where``, e.g. the files)."""
+    (ha, wa), (hb, wb) = tuple(a_shape[-2:]), tuple(b_shape[-2:])
+    r, want = scale_factor((ha, wa), (hb, wb)), model_b_scale(system)
+    if r == 1 or (r is not None and r == want):
+        return r
+    takes = (f"B at 1/{want} of A ({ha // want}x{wa // want}) or at A's size" if want > 1
+             else "B at A's size (b_scale 1)")
+    where = f"{where}: " if where else ""
+    if r is None:
+        raise ValueError(f"{where}B is {hb}x{wb} and A is {ha}x{wa}: they differ in size and B is not smaller by one "
+                         f"integer factor on both axes (this model takes {takes}); register the pair first")
+    raise ValueError(f"{where}B is {hb}x{wb}, 1/{r} of A's {ha}x{wa}, but this model was trained for {takes}; use "
+                     f"a model trained on pairs with B at 1/{r} of A (b_scale {r}), or resample B")
+
+
 @torch.no_grad()
 def fuse_luma(system, a: np.ndarray, b: np.ndarray, batch_size: int = 16,
               device: str | torch.device | None = None) -> np.ndarray:
-    """Fuse grey images: ``a``, ``b`` (N, H, W) or (H, W) float in [0, 1] -> fused of the same shape."""
+    """Fuse grey images: ``a`` (N, H, W) or (H, W) and ``b`` of A's size or, for a model built with ``b_scale`` r,
+    (N, H/r, W/r) (:func:`check_b_size`); float in [0, 1] -> fused of A's shape."""
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
-    if a.shape != b.shape:
-        raise ValueError(f"A {a.shape} and B {b.shape} must have the same shape (register them first)")
+    if a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"A {a.shape} and B {b.shape}: give one B per A")
+    r = check_b_size(system, a.shape, b.shape)
     single = a.ndim == 2
     if single:
         a, b = a[None], b[None]
@@ -120,10 +151,11 @@ def fuse_luma(system, a: np.ndarray, b: np.ndarray, batch_size: int = 16,
     was_training = system.training
     system.eval()
     out = np.empty_like(a)
+    multiple = math.lcm(PAD_MULTIPLE, model_b_scale(system), r)     # padded A stays divisible by r
     try:
         for i in range(0, len(a), batch_size):
-            ta, hw = _pad(torch.from_numpy(a[i:i + batch_size])[:, None].to(dev), PAD_MULTIPLE)
-            tb, _ = _pad(torch.from_numpy(b[i:i + batch_size])[:, None].to(dev), PAD_MULTIPLE)
+            ta, hw = _pad(torch.from_numpy(a[i:i + batch_size])[:, None].to(dev), multiple)
+            tb, _ = _pad(torch.from_numpy(b[i:i + batch_size])[:, None].to(dev), multiple // r)
             f = system.fuse(ta, tb)
             out[i:i + batch_size] = f[:, 0, :hw[0], :hw[1]].float().clamp(0, 1).cpu().numpy()
     finally:
@@ -148,8 +180,8 @@ def as_unit_float(img: np.ndarray, name: str) -> np.ndarray:
 
 def fuse_pair(system, a: np.ndarray, b: np.ndarray, **kw: Any) -> np.ndarray:
     """One pair: ``a`` grey (H, W) (a grey RGB A becomes its luma, a colour A is refused: imaging.color), ``b``
-    grey (H, W) or pseudo-colour (H, W, 3).  Returns (H, W) for grey B, (H, W, 3) RGB for colour B; float32 in
-    [0, 1]."""
+    grey (H, W) or pseudo-colour (H, W, 3), at A's size or (multi-resolution model) 1/r of it.  Returns (H, W)
+    for grey B, (H, W, 3) RGB for colour B, at A's size; float32 in [0, 1]."""
     a = as_unit_float(a, "A")
     b = as_unit_float(b, "B")
     a = grey_a(a, "A")                        # one rule for A everywhere (pipelines/imaging/color.py)
@@ -157,9 +189,8 @@ def fuse_pair(system, a: np.ndarray, b: np.ndarray, **kw: Any) -> np.ndarray:
         raise ValueError(f"A: expected a 2-D grey image, got shape {a.shape}")
     if b.ndim == 3 and b.shape[-1] in (3, 4):
         y, cb, cr = rgb_to_ycbcr(b[..., :3])
-        if y.shape != a.shape:
-            raise ValueError(f"A {a.shape} and B {y.shape} differ in size (register them first)")
         fy = fuse_luma(system, a, y.astype(np.float32), **kw)
+        cb, cr = upsample_bicubic(cb, a.shape), upsample_bicubic(cr, a.shape)     # B's chroma at F's size
         return ycbcr_to_rgb(fy, cb, cr).astype(np.float32)
     if b.ndim != 2:
         raise ValueError(f"B: expected a grey (H, W) or RGB (H, W, 3) image, got shape {b.shape}")

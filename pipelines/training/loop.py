@@ -25,6 +25,7 @@ import torch
 
 from gan_models.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from gan_models.training.trainer import Trainer
+from pipelines.imaging.multires import upsample_bicubic
 from pipelines.tracking.run_logger import RunLogger
 from pipelines.training.config import LoopConfig, parse_loop_config
 from pipelines.training.data import ShardBatches, read_task_rows
@@ -57,15 +58,17 @@ def resume(trainer: Trainer, path: Path, cfg: LoopConfig) -> None:
     load_checkpoint(path, trainer)
 
 
-def validate(trainer: Trainer, cfg: LoopConfig, val: tuple[np.ndarray, np.ndarray] | None,
+def validate(trainer: Trainer, cfg: LoopConfig, val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
              device: torch.device) -> tuple[dict[str, float], np.ndarray | None]:
-    """Objective on the val pairs with the model that would be shipped (EMA generators when kept)."""
+    """Objective on the val pairs ``(A, B as stored, B at A's size)`` with the model that would be shipped (EMA
+    generators when kept): the model fuses the stored B (1/r of A for a multi-resolution task), the objective
+    scores against B at A's size (bicubic, as the evaluate stage)."""
     if val is None:
         return {}, None
     with torch.random.fork_rng(devices=[]):        # building the eval copy must not shift training's RNG
         system = system_from_state(cfg.model_spec(), trainer.state_dict(), device)
     fused = fuse_luma(system, val[0], val[1])
-    scores = OBJECTIVES.get(cfg.objective)(fused, val[0], val[1])
+    scores = OBJECTIVES.get(cfg.objective)(fused, val[0], val[2])
     return {f"val_{k}": float(v) for k, v in scores.items()}, fused
 
 
@@ -93,7 +96,7 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
     val = None
     if rank == 0 and cfg.val_path:
         _, va, vb = read_task_rows(cfg.val_path, cfg.task, max_rows=cfg.val_max_pairs)
-        val = (va, vb)
+        val = (va, vb, upsample_bicubic(vb, va.shape[-2:]))     # the same array when B is at A's size
     logger = RunLogger(cfg.tracking_uri, cfg.run_id) if rank == 0 else RunLogger(None, None)
     if rank == 0:
         print(f"[train {cfg.task}] {cfg.preset}/{cfg.loss or 'preset loss'}: steps {start}->{cfg.steps}, "
@@ -127,7 +130,7 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
                 if fused is not None and cfg.sample_dir and (done % cfg.sample_every == 0 or done == cfg.steps):
                     n = min(N_SAMPLE_PAIRS, len(fused))
                     grid = save_sample_grid(Path(cfg.sample_dir) / f"step_{done:06d}.png",
-                                            val[0][:n], val[1][:n], fused[:n])
+                                            val[0][:n], val[2][:n], fused[:n])
                     logger.log_artifact(grid, "samples")
                 shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items()
                                  if k.endswith("total") or k.startswith("val_score") or k == "steps_per_s")
