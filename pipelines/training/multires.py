@@ -12,7 +12,8 @@ resolution the model takes (``medfuse fuse`` and the evaluate stage read it back
   name.  Every fusion preset takes a low-resolution B: DDcGAN / MGMDcGAN's generators through their learned
   upsampler (stage B view ``b_lowres``), the others through ``FusionSystem.prepare``'s explicit bilinear
   upsampling (docs/fusion_models.md).
-* ``train.crop`` must be a multiple of r (B's crop is crop / r).
+* ``train.crop`` must be a multiple of r (B's crop is crop / r), and the preset must build with ``b_scale`` r
+  (DDcGAN's learned upsampler takes powers of two): both are checked before anything starts.
 """
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ def model_overrides(preset: str, overrides: dict[str, Any], r: int | None, crop:
         raise ParamsError(f"train.crop {crop} is not a multiple of {r}: the {task} pairs have B at 1/{r} of A's "
                           f"resolution, so B's crop would be {crop}/{r}; use a multiple of {r}")
     out["b_scale"] = r
+    from pipelines.training.inference import build_system
+    try:                                   # e.g. DDcGAN's learned upsampler takes powers of two only
+        build_system({"preset": preset, "overrides": out})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ParamsError(f"preset {preset} cannot take B at 1/{r} of A's resolution (the {task} pairs in "
+                          f"{split}): {' '.join(str(exc).split())}") from None
     return out
 
 

@@ -201,6 +201,40 @@ def plugin_model(work: Path, assets: dict) -> None:
     torch.save(payload, work / "model.pt")
 
 
+def half_size_b(work: Path, assets: dict) -> None:
+    """B at 1/2 of A (a multi-resolution pair) for a model trained with B at A's size."""
+    from PIL import Image
+    with Image.open(assets["b"]) as im:
+        im.resize((im.width // 2, im.height // 2)).save(work / "b_half.png")
+
+
+def multires_splits(*argv: str):
+    """Project params plus the toy splits with B block-averaged to 1/4 (``b_scale`` 4) in data/splits/."""
+    def setup(work: Path, assets: dict) -> list[str]:
+        import pyarrow as pa
+
+        from pipelines.imaging.multires import box_downsample
+        from pipelines.schema import encode_image, read_pairs, table_images, write_pairs
+        params()(work)
+        for name in ("train", "val", "test"):
+            t = read_pairs(assets["splits"] / f"{name}.parquet")
+            low = [encode_image(x) for x in box_downsample(table_images(t, "b"), 4)]
+            t = t.set_column(t.schema.get_field_index("b"), "b", pa.array(low, pa.binary()))
+            t = t.set_column(t.schema.get_field_index("b_scale"), "b_scale", pa.array([4] * len(t), pa.int32()))
+            write_pairs(t, work / "data" / "splits" / f"{name}.parquet")
+        return list(argv)
+    return setup
+
+
+def quarter_pet_pair(root: Path) -> None:
+    """One MRI_PET pair replaced by a 64-px MRI with a 16-px pseudo-colour PET (r = 4)."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((64, 64)) * 255).astype(np.uint8)).save(root / "MRI_PET" / "MRI" / "ph01001.png")
+    Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(root / "MRI_PET" / "PET" / "ph01001.png")
+
+
 def full_folder(work: Path, assets: dict) -> None:
     (work / "out").mkdir()
     (work / "out" / "keep.txt").write_text("x")
@@ -308,6 +342,15 @@ CASES: list[Case] = [
     Case("fuse-colour-a", "a colour image as the MRI", "medfuse fuse --model M --a pet.png --b pet.png ...",
          "medfuse", cli("fuse", "--allow-plugin", "toy_fusion", "--model", "{ckpt}", "--a", "{colour}", "--b",
                         "{colour}", "-o", "{work}/f.png"), "A (the MRI) must be grey"),
+    Case("fuse-wrong-factor", "a B at 1/2 of A for a model trained with B at A's size",
+         "medfuse fuse --model M --a mri_32.png --b pet_16.png ...", "medfuse",
+         cli("fuse", "--allow-plugin", "toy_fusion", "--model", "{ckpt}", "--a", "{a}", "--b", "{work}/b_half.png",
+             "-o", "{work}/f.png", prepare=half_size_b),
+         "B is 16x16, 1/2 of A's 32x32, but this model was trained for B at A's size (b_scale 1)"),
+    Case("train-b-scale-mismatch", "train.overrides.b_scale unlike the data's r", P + "train --set "
+         "train.overrides.b_scale=2 (pairs with B at 1/4)", "train",
+         multires_splits("--set", "train.overrides.b_scale=2"),
+         "train.overrides.b_scale is 2 but the MRI_PET pairs in"),
     Case("fuse-missing-a", "an input file that does not exist", "medfuse fuse ... --a none.png", "medfuse",
          cli("fuse", "--model", "{ckpt}", "--a", "{work}/none.png", "--b", "{b}", "-o", "{work}/f.png"),
          "none.png: file not found"),
@@ -327,6 +370,8 @@ CASES: list[Case] = [
                         "--out-dir", "{work}/o"), "A (the MRI) must be grey"),
     Case("phantom-cases-zero", "--cases 0", "medfuse phantom --out DIR --cases 0", "medfuse",
          cli("phantom", "--out", "{work}/ph", "--cases", "0"), "argument --cases: must be >= 1, got 0"),
+    Case("phantom-b-scale-zero", "--b-scale 0", "medfuse phantom --out DIR --b-scale 0", "medfuse",
+         cli("phantom", "--out", "{work}/ph", "--b-scale", "0"), "argument --b-scale: must be >= 1, got 0"),
     Case("phantom-not-empty", "an output folder that is not empty", "medfuse phantom --out FULL", "medfuse",
          cli("phantom", "--out", "{work}/out", "--cases", "1", prepare=full_folder), "or pass --overwrite"),
     Case("unknown-command", "an unknown command", "medfuse fusee", "medfuse", cli("fusee"), "invalid choice: 'fusee'"),
@@ -343,6 +388,9 @@ CASES: list[Case] = [
     Case("dangling-symlink", "a dangling symlink in MRI/", P + "ingest (aanlib)", "ingest",
          ingest_from("aanlib", copy_of("aanlib", dangling_mri)), "is a symbolic link to /nonexistent/ph01001.png, "
          "which does not exist", exit_code=0, where="quarantine"),
+    Case("multires-size", "a PET at 1/4 of its MRI with data.size not a multiple of 4", P + "ingest (aanlib) "
+         "--set data.size=30", "ingest", ingest_from("aanlib", copy_of("aanlib", quarter_pet_pair), size=30),
+         "data.size 30 is not a multiple of 4", exit_code=0, where="quarantine"),
     Case("colour-mri-ingest", "a colour image in the MRI folder", P + "ingest (aanlib)", "ingest",
          ingest_from("aanlib", copy_of("aanlib", colour_mri)), "A (the MRI) must be grey", exit_code=0,
          where="quarantine"),

@@ -76,8 +76,9 @@ def test_b_scale_comes_from_the_data_and_an_explicit_override_must_agree(multire
     assert data_b_scale(split, "MRI_PET") == R
     assert data_b_scale(split, "MRI_CT") is None and data_b_scale(tmp_path / "none.parquet", "MRI_PET") is None
     assert model_overrides("ddcgan", {}, R, 64, "MRI_PET", split) == {"b_scale": R}
-    assert model_overrides("smoothmax_gan", {"b_scale": R, "x": 1}, R, None, "MRI_PET", split) == {"b_scale": R,
-                                                                                                    "x": 1}
+    width = {"stages.G.generator.width": 4}
+    assert model_overrides("smoothmax_gan", {"b_scale": R, **width}, R, None, "MRI_PET", split) == {"b_scale": R,
+                                                                                                     **width}
     with pytest.raises(ParamsError, match=r"train.overrides.b_scale is 2 but the MRI_PET pairs in .* have B at 1/4"
                                           r" of A's resolution \(b_scale 4\)"):
         model_overrides("ddcgan", {"b_scale": 2}, R, 64, "MRI_PET", split)
@@ -212,3 +213,9 @@ def test_only_a_model_built_for_the_task_s_r_gets_the_native_b(multires_splits):
     for name, f in fusers.items():
         f(td.a, fuser_input_b(f, td))
     assert seen == {"model_r4": (3, 16, 16), "model_r1": (3, 64, 64), "baseline": (3, 64, 64)}
+
+
+def test_a_preset_that_cannot_build_at_r_is_refused_before_training(multires_splits):
+    with pytest.raises(ParamsError, match="preset ddcgan cannot take B at 1/3 of A's resolution .* power of two"):
+        model_overrides("ddcgan", {}, 3, 66, "MRI_PET", multires_splits / "train.parquet")
+    assert model_overrides("smoothmax_gan", {}, 3, 66, "MRI_PET", multires_splits / "train.parquet") == {"b_scale": 3}
