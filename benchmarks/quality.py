@@ -157,8 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     tune_json = json.loads((ws / "reports" / "tune.json").read_text()) if (ws / "reports/tune.json").exists() else {}
     timing = ws / "reports" / "quality_timing.json"
     tasks = [td for td in load_tasks(ws / "data" / "splits" / "test.parquet") if td.task in per_image]
+    conv = eval_json.get("convention", {})
     lines = ["# Fusion quality on unseen real cases", "",
-             f"Workspace `{ws.name}`; data: `{json.loads(json.dumps(eval_json.get('convention', {})))}`.", ""]
+             "Produced by `benchmarks/quality.py` from the workspace of `make quality DATA=<folder>` "
+             f"(`{ws}`).  Protocol, the same for every method: the evaluate stage's "
+             f"(CDDFuse's `test_MIF.py` conventions: sources rounded to 0..255, fused outputs "
+             f"{'min-max stretched per image, ' if conv.get('stretch') else ''}rounded; metrics on the luma; MI in "
+             f"nats; SSIM summed over the sources with data_range {conv.get('ssim_data_range')}); the test split "
+             "holds whole cases (patients) that neither training nor tuning saw.  Higher is better for all eight "
+             "metrics.  The model is trained, tuned and promoted by the pipeline itself; nothing here is "
+             "selected on the test split.", ""]
     out_json: dict = {"tasks": {}}
     fused_by_task, best_other = {}, {}
     speeds = {}

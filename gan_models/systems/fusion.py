@@ -22,7 +22,8 @@ Configuration (every field below is a keyword of the constructor, i.e. a ``param
   ``abs_fused_minus_b`` |F − B|, ``max`` (max(A, B)), ``grad_fused`` (Sobel |gx| + |gy| of F),
   ``grad_joint`` (max(|∇A|, |∇B|)), ``grad_joint_edges`` / ``grad_fused_edges`` (the joint / fused gradient on
   the sources' edges only), ``grad_a_under_b`` / ``grad_fused_under_b`` (|∇A| / |∇F| where B > A,
-  0 elsewhere), ``labels`` (one-hot tissue map), ``mask``.
+  0 elsewhere), ``b_salient`` / ``fused_b_salient`` (B / F where B > A, 0 elsewhere), ``labels`` (one-hot
+  tissue map), ``mask``.
   A judge sees the outputs of the stages named in ``stages`` (default all), concatenated along the batch
   with the real view repeated to match.
 * ``g_optimizer`` / ``d_optimizer``: overrides of the loss's paper optimiser (DDcGAN: RMSProp / SGD).
@@ -105,6 +106,10 @@ FUSION_VIEWS.register("grad_joint_edges")(
     lambda c: torch.maximum(gradient_magnitude(c.a), gradient_magnitude(c.b)) * _joint_edges(c))
 FUSION_VIEWS.register("grad_fused_edges")(
     lambda c: gradient_magnitude(_need(c.fused, "the fused image")) * _joint_edges(c))
+# TarDAL-style target views: the functional image's salient region (where B outshines A), intensities of B / F there
+FUSION_VIEWS.register("b_salient")(lambda c: c.b * (c.b > c.a).to(c.b.dtype))
+FUSION_VIEWS.register("fused_b_salient")(
+    lambda c: _need(c.fused, "the fused image") * (c.b > c.a).to(c.b.dtype))
 # where B outshines A (pixel-max shows B there and loses A's structure): A's edges are what F should carry there
 FUSION_VIEWS.register("grad_a_under_b")(lambda c: gradient_magnitude(c.a) * (c.b > c.a).to(c.a.dtype))
 FUSION_VIEWS.register("grad_fused_under_b")(
