@@ -12,7 +12,7 @@ script; or ``--workspace .`` after ``dvc repro`` in the project):
 Writes ``<out>/quality.md``, ``<out>/quality.json`` and ``<out>/quality_montage.png``.
 
 The **adversarial ablation** retrains each task's final model with the same config, data, seed and number of
-steps but the detail critic's weight set to 0 (``--ablate-key``), scores it on the same test pairs, and reports
+steps but every critic's weight set to 0, scores it on the same test pairs, and reports
 both on the promotion metric (the per-image headline win rate against the classical baselines) with a paired
 bootstrap CI of the difference.  Run ``python benchmarks/quality.py --workspace runs/quality`` (add
 ``--no-ablation`` to skip the retraining).
@@ -36,7 +36,6 @@ from pipelines.metrics.comparison import (HEADLINE, bootstrap_ci, headline_wins,
 from pipelines.tracking.promotion import CLASSICAL_BASELINES  # noqa: E402
 
 TRIVIAL = ("return_a", "return_b")
-ABLATE_KEY = "judges.detail.weight"
 
 
 def read_per_image(path: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
@@ -83,21 +82,28 @@ def task_table(methods: dict[str, dict[str, np.ndarray]], model: str) -> list[st
     return lines
 
 
-def retrain_ablation(ckpt: Path, out_dir: Path, key: str) -> tuple[Path, float]:
-    """Retrain ``ckpt``'s model with ``key`` = 0 (same loop config, data, seed, steps), in this process."""
+def critic_weight_keys(spec: dict) -> list[str]:
+    """``judges.<name>.weight`` for every critic of the model a spec builds."""
+    from pipelines.training.inference import build_system
+    return [f"judges.{name}.weight" for name in build_system(spec).judges]
+
+
+def retrain_ablation(ckpt: Path, out_dir: Path) -> tuple[Path, float, list[str]]:
+    """Retrain ``ckpt``'s model with every critic's weight 0 (same loop config, data, seed, steps)."""
     import torch
 
     from gan_models.training.checkpoint import read_checkpoint
     from pipelines.training.loop import run_in_process
     meta = read_checkpoint(ckpt)["meta"]
     cfg = dict(meta["loop"])
-    cfg["overrides"] = {**cfg.get("overrides", {}), key: 0.0}
+    keys = critic_weight_keys(meta["model"])
+    cfg["overrides"] = {**cfg.get("overrides", {}), **{k: 0.0 for k in keys}}
     cfg.update(tracking_uri=None, run_id=None, sample_dir=None, checkpoint_every=cfg["steps"],
                val_every=cfg["steps"] if cfg["steps"] % cfg["val_every"] else cfg["val_every"])
     torch.set_num_threads(2)
     t0 = time.time()
     run_in_process(cfg, out_dir, keep=1)
-    return out_dir / f"step_{cfg['steps']:08d}" / "checkpoint.pt", time.time() - t0
+    return out_dir / f"step_{cfg['steps']:08d}" / "checkpoint.pt", time.time() - t0, keys
 
 
 def inference_ms(ckpt: Path, a: np.ndarray, b: np.ndarray, repeats: int = 30) -> tuple[float, float]:
@@ -144,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     ap.add_argument("--model-name", default="model")
     ap.add_argument("--no-ablation", action="store_true")
-    ap.add_argument("--ablate-key", default=ABLATE_KEY)
     args = ap.parse_args(argv)
     ws, model = args.workspace.resolve(), args.model_name
     from pipelines.env import quiet_telemetry
@@ -211,14 +216,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"min {speeds[t][0]:.1f} ms, median {speeds[t][1]:.1f} ms.", ""]
         if not args.no_ablation:
             t0 = time.time()
-            abl_ckpt, abl_s = retrain_ablation(ckpt, ws / "runs_ablation" / t, args.ablate_key)
+            abl_ckpt, abl_s, keys = retrain_ablation(ckpt, ws / "runs_ablation" / t)
             abl = FusionModel.from_checkpoint(abl_ckpt, device="cpu").fuse_batch(td.a, td.b)
             abl_vals = score_headline(abl, td.a, td.b)
             wr_adv = per_image_win_rate(methods[model], refs)
             wr_abl = per_image_win_rate(abl_vals, refs)
             diff, lo, hi = paired_bootstrap_ci(wr_adv, wr_abl)
             abl_means = {k: float(np.nanmean(v)) for k, v in abl_vals.items()}
-            lines += [f"**Adversarial ablation** (`{args.ablate_key}` = 0, same config, data, seed and "
+            lines += [f"**Adversarial ablation** ({', '.join(f'`{k}`' for k in keys)} = 0, same config, data, seed and "
                       f"{tr.get('step')} steps; retrained in {abl_s:.0f} s):", "",
                       "| model | win rate | " + " | ".join(HEADLINE) + " |", "|---|---|" + "---|" * len(HEADLINE),
                       f"| with the critic | {fmt_ci(wr_adv)} | " + " | ".join(f"{means[model][k]:.3f}" for k in HEADLINE) + " |",

@@ -32,7 +32,7 @@ TINY: dict[str, dict] = {
                     "stages.G.generator.n_blocks": 1, "judges.mri.net.width": 4},
     "sagan_fuse": {"stages.G.generator.width": 6, "judges.mri.net.width": 4},
     "mefgan": {"stages.G.generator.width": 4, "judges.mri.net.width": 4},
-    "smoothmax_gan": {"stages.G.generator.width": 4, "judges.detail.net.width": 4},
+    "smoothmax_gan": {"stages.G.generator.width": 4, "judges.detail.net.width": 4, "judges.target.net.width": 4},
     "mgmgan": {"generator.width": 4, "discriminator.width": 4},
     "nenc_mdec": {"generator.width": 4, "generator.latent": 4, "discriminator.width": 4},
     "fproi_gan": {"generator.width": 4, "generator.n_blocks": 1, "discriminator.width": 4,
