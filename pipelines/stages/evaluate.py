@@ -156,10 +156,10 @@ def protocol_text(p: EvaluateParams) -> str:
 
 def write_report(summary: dict, p: EvaluateParams, figures: dict[str, Path], path: Path) -> Path:
     from pipelines.metrics import CORE_COLUMNS
+    from pipelines.metrics.multires import protocol_lines
     from pipelines.reporting.published import load_published, published_rows
     from pipelines.reporting.tables import markdown_table
     pub = load_published()
-    from pipelines.metrics.multires import protocol_lines
     cols = [*CORE_COLUMNS, "Nabf"] + (["FMI_pixel", "FMI_dct", "FMI_w"] if p.fmi else [])
     lines = ["# Evaluation", "", f"**Protocol.** {protocol_text(p)}", ""]
     lines += protocol_lines(summary["convention"].get("b_scale", {}))

@@ -4,7 +4,7 @@ import numpy as np
 
 from data_contracts import ValidateParams, check
 from pipelines.schema import rows_to_table
-from test_contracts import SIZE, _failures, _row, clean_rows
+from test_contracts import SIZE, _failures, clean_rows
 
 R = 4
 

@@ -3,49 +3,25 @@
 the project, on a smaller phantom and search than the default demo; then ``medfuse fuse`` with the trained model
 on a full-resolution MRI and a quarter-resolution PET."""
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-
-
-def _run(cmd: list[str], cwd: Path, env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
+from dvc_repo import VENV_BIN, make_repo, project_params, run
 
 
 @pytest.mark.slow
 def test_demo_with_b_scale_4_runs_end_to_end(tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("pipelines", "data_contracts", "gan_models", "datasets"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = project_params()
     params["phantom"].update(b_scale=4, cases=3, slices=4, tasks=["MRI_PET"])
     params["ingest"]["progress"] = False
     params["tune"].update(num_samples=2, steps=20, grace_steps=20)
     params["train"].update(steps=20)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1", "CI": "true", "PYTHONPATH": str(repo)}
-    dvc = str(VENV_BIN / "dvc")
-    _run(["git", "init", "-q"], repo, env)
-    _run([dvc, "init", "-q"], repo, env)
-    _run([dvc, "config", "core.analytics", "false"], repo, env)
-    _run([dvc, "config", "core.check_update", "false"], repo, env)
+    env = make_repo(repo, params)
 
-    out = _run([sys.executable, "-m", "pipelines.demo"], repo, env, timeout=1200).stdout
+    out = run([sys.executable, "-m", "pipelines.demo"], repo, env, timeout=1200).stdout
     assert "pipeline finished" in out, out[-3000:]
     pairs = pq.read_table(repo / "data/registered/pairs.parquet", columns=["b_scale", "height", "b"])
     size = params["data"]["size"]
@@ -64,7 +40,7 @@ def test_demo_with_b_scale_4_runs_end_to_end(tmp_path):
     w, h = Image.open(mri).size
     assert Image.open(pet).size == (w // 4, h // 4)
     fused = tmp_path / "fused.png"
-    _run([str(VENV_BIN / "medfuse"), "fuse", "--model", "models/final/MRI_PET", "--a", str(mri), "--b", str(pet),
+    run([str(VENV_BIN / "medfuse"), "fuse", "--model", "models/final/MRI_PET", "--a", str(mri), "--b", str(pet),
           "-o", str(fused)], repo, env)
     img = Image.open(fused)
     assert img.size == (w, h) and img.mode == "RGB"               # A's size, PET's colour back
