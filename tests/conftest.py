@@ -21,3 +21,27 @@ def _seed_everything():
     except ImportError:  # pragma: no cover
         pass
     yield
+
+
+_MLFLOW_URI_VARS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_uris():
+    """No MLflow store leaks from one test into the next.  ``configure()`` (and ``mlflow.set_registry_uri``)
+    set process-wide globals *and* export ``MLFLOW_*_URI`` for child processes; a later test that only sets the
+    tracking URI would otherwise read aliases from an earlier test's sqlite registry (and its subprocesses would
+    inherit that registry)."""
+    import sys
+    before = {k: os.environ.get(k) for k in _MLFLOW_URI_VARS}
+    yield
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+        tracking_utils._tracking_uri = None        # fall back to the (restored) environment
+        registry_utils._registry_uri = None

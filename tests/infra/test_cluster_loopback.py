@@ -168,7 +168,9 @@ def _champion() -> str | None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
     try:
-        return str(MlflowClient().get_model_version_by_alias(MODEL, "champion").version)
+        import mlflow
+        client = MlflowClient(tracking_uri=mlflow.get_tracking_uri(), registry_uri=mlflow.get_tracking_uri())
+        return str(client.get_model_version_by_alias(MODEL, "champion").version)
     except MlflowException:
         return None
 
@@ -198,6 +200,7 @@ def test_retrain_job_on_a_two_node_cluster_with_s3(tmp_path, job_env, cluster, s
     assert all(n >= 1 for n in per_node), f"Ray Train workers per node: {per_node}\n{out[-3000:]}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     mlflow.set_tracking_uri(mlflow_server.url)
+    mlflow.set_registry_uri(mlflow_server.url)          # aliases live in the server's registry
     try:
         first = json.loads((image / "models/final" / TASK / "model.json").read_text())
         decision = json.loads((image / "metrics/eval.json").read_text())["promotion"][TASK]
