@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.env import quiet_telemetry
+from pipelines.errors import command_entry
 
 
-def main() -> int:
-    quiet_telemetry()
+@command_entry("medfuse demo")
+def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     if not (root / "dvc.yaml").exists():
         print(f"{root}: no dvc.yaml here; run `make demo` from the project directory", file=sys.stderr)

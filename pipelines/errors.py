@@ -6,6 +6,8 @@ One mechanism for all of them:
 
 * :func:`stage_entry` decorates a stage's ``main(argv)``: telemetry off, interrupted output publishes finished
   (:func:`pipelines.publish.recover`), then the errors of :data:`BAD_INPUT` mapped to exit 2;
+* :func:`command_entry` does the same for the project's other entry points (``python -m pipelines.retrain``,
+  ``pipelines.quality``, ``pipelines.demo``), which are not stages and publish nothing;
 * :func:`run_guarded` does the mapping for one call (the ``medfuse`` CLI wraps each command's ``run`` with it);
 * :class:`OneLineArgumentParser` makes argparse's own errors (unknown flag, bad value for ``type=``) one line.
 
@@ -73,6 +75,20 @@ def stage_entry(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]
                 recover()
                 return main(argv)
             return run_guarded(prog, body)
+        wrapped.error_contract = prog          # type: ignore[attr-defined]  (checked by tests/reliability)
+        return wrapped
+    return deco
+
+
+def command_entry(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorator for a non-stage entry point's ``main(argv=None) -> int``: telemetry off, bad input as one line
+    and exit code 2 (no publish recovery: these commands write no stage outputs themselves)."""
+    def deco(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def wrapped(argv: list[str] | None = None) -> int:
+            from pipelines.env import quiet_telemetry
+            quiet_telemetry()
+            return run_guarded(prog, main, argv)
         wrapped.error_contract = prog          # type: ignore[attr-defined]  (checked by tests/reliability)
         return wrapped
     return deco

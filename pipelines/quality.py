@@ -16,7 +16,6 @@ Each step's wall time is printed and written to ``runs/quality/reports/quality_t
 """
 from __future__ import annotations
 
-import argparse
 import filecmp
 import json
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.errors import InputError
+from pipelines.errors import InputError, OneLineArgumentParser, command_entry
 
 RECIPE = Path("recipes/quality.yaml")
 WORKSPACE = Path("runs/quality")
@@ -109,15 +108,14 @@ def _run(cmd: list[str], cwd: Path, env: dict, label: str, timings: dict) -> Non
         raise SystemExit(rc)
 
 
+@command_entry("medfuse-quality")
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.env import quiet_telemetry
-    ap = argparse.ArgumentParser(prog="medfuse-quality", description=__doc__.split("\n\n")[0])
+    ap = OneLineArgumentParser(prog="medfuse-quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, type=Path, help="AANLIB-style folder <TASK>/<MODALITY>/<name>.png")
     ap.add_argument("--recipe", type=Path, default=RECIPE)
     ap.add_argument("--workspace", type=Path, default=WORKSPACE)
     ap.add_argument("--skip-benchmark", action="store_true", help="run the pipeline only")
     args = ap.parse_args(argv)
-    quiet_telemetry()
     repo = Path.cwd()
     data = args.data.expanduser().resolve()
     check_data(data)
@@ -147,5 +145,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from pipelines.errors import run_guarded
-    raise SystemExit(run_guarded("medfuse-quality", main))
+    raise SystemExit(main())

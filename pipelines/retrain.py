@@ -16,14 +16,13 @@ Every step that fails stops the job with its exit code and a one-line reason (2 
 """
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
 import yaml
 
-from pipelines.env import quiet_telemetry
+from pipelines.errors import OneLineArgumentParser, command_entry
 from pipelines.params import ParamsError, apply_overrides, load_params
 
 DATASETS = "datasets"
@@ -82,21 +81,17 @@ def plan(dvc_pull: bool, no_scm: bool = False, datasets: list[str] | None = None
     return steps
 
 
+@command_entry("retrain")
 def main(argv: list[str] | None = None) -> int:
-    quiet_telemetry()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="retrain", description=__doc__.split("\n\n")[0])
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--dvc-pull", action="store_true", help="pull data from the DVC remote first")
     p.add_argument("--allow-phantom", action="store_true",
                    help="allow data.source.kind=phantom (demos and tests; a real job trains on datasets/)")
     args = p.parse_args(argv)
-    try:
-        what = check_source(apply_overrides(load_params(args.params), args.overrides), args.allow_phantom)
-        write_overrides(Path(args.params), args.overrides)
-    except ParamsError as exc:
-        print(f"retrain: error: {exc}", file=sys.stderr)
-        return 2
+    what = check_source(apply_overrides(load_params(args.params), args.overrides), args.allow_phantom)
+    write_overrides(Path(args.params), args.overrides)
     print(f"retrain: training data: {what}", flush=True)
     root = Path.cwd()
     datasets = sorted(p.relative_to(root).as_posix() for p in (root / DATASETS).glob("*.dvc"))

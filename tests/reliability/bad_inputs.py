@@ -28,7 +28,8 @@ class Case:
     id: str
     what: str                                  # the input, in words
     shown: str                                 # the command as the doc shows it
-    entry: str                                 # "medfuse" or a stage module name (pipelines.stages.<entry>)
+    entry: str                                 # "medfuse", a stage module name (pipelines.stages.<entry>) or a
+                                               # dotted module of another entry point (pipelines.retrain)
     setup: Callable[[Path, dict], list[str]]   # (workdir, assets) -> argv; writes what the case needs
     fragment: str
     exit_code: int = 2
@@ -394,6 +395,18 @@ CASES: list[Case] = [
     Case("colour-mri-ingest", "a colour image in the MRI folder", P + "ingest (aanlib)", "ingest",
          ingest_from("aanlib", copy_of("aanlib", colour_mri)), "A (the MRI) must be grey", exit_code=0,
          where="quarantine"),
+    # the other entry points: the retraining job, the quality recipe
+    Case("retrain-unknown-section", "a misspelt section given to the retraining job",
+         "python -m pipelines.retrain --set trian.steps=10", "pipelines.retrain", stage_args("--set", "trian.steps=10"),
+         "unknown section 'trian' (did you mean 'train'?)"),
+    Case("retrain-phantom", "a retraining job on the built-in phantom", "python -m pipelines.retrain",
+         "pipelines.retrain", stage_args(), "data.source.kind: phantom: a retraining job trains on the versioned data"),
+    Case("retrain-unknown-flag", "an unknown flag of the retraining job", "python -m pipelines.retrain --bogus",
+         "pipelines.retrain", stage_args("--bogus"), "unrecognized arguments: --bogus"),
+    Case("quality-no-data", "a quality run on a folder that does not exist", "make quality DATA=/no/such",
+         "pipelines.quality", stage_args("--data", "/no/such"), "/no/such: DATA must be an AANLIB-style folder"),
+    Case("quality-no-tasks", "a quality run on a folder without task folders", "make quality DATA=DIR  (empty)",
+         "pipelines.quality", stage_args("--data", "."), "no MRI_CT, MRI_PET or MRI_SPECT folder inside"),
     Case("low-nmi-row", "1 of 24 pairs registered below validate.min_nmi_after", P + "validate", "validate",
          low_nmi_row, "registered NMI(A, B) >= validate.min_nmi_after (1.02)", exit_code=0, where="validated",
          slow=True),

@@ -52,6 +52,8 @@ def assets(tmp_path_factory) -> dict:
 def _main(entry: str):
     if entry == "medfuse":
         return importlib.import_module("pipelines.cli").main
+    if "." in entry:
+        return importlib.import_module(entry).main
     return importlib.import_module(f"pipelines.stages.{entry}").main
 
 

@@ -24,6 +24,11 @@ def test_every_stage_main_goes_through_the_error_contract():
             assert getattr(mod.main, "error_contract", None), f"pipelines/stages/{name}.py: main is not @stage_entry"
 
 
+@pytest.mark.parametrize("module", ["pipelines.retrain", "pipelines.quality", "pipelines.demo"])
+def test_the_other_entry_points_go_through_the_error_contract(module):
+    assert getattr(importlib.import_module(module).main, "error_contract", None), f"{module}.main is not guarded"
+
+
 def test_the_projects_params_file_uses_known_sections_only():
     params = load_params(ROOT / "params.yaml")
     assert set(params) <= set(SECTIONS)
