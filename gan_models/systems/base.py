@@ -96,6 +96,7 @@ class GANSystem(nn.Module):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long), persistent=True)
         self.training_options = TrainingOptions()
+        self._steps_per_epoch: int | None = None        # the trainer's batches per epoch (setup)
 
     # ---- loss compatibility (one rule for every system: ``adversarial.checked_loss``) ----
     @classmethod
@@ -135,11 +136,13 @@ class GANSystem(nn.Module):
         raise NotImplementedError
 
     # ---- helpers ----
-    def setup(self) -> "GANSystem":
+    def setup(self, steps_per_epoch: int | None = None) -> "GANSystem":
         """Create the optimizers and the learning-rate schedulers (call after moving to the device and after
-        wrapping networks)."""
+        wrapping networks).  ``steps_per_epoch``: the training data's batches per epoch, which a schedule with
+        ``steps_per_epoch: data`` needs (the trainer that owns the data knows it)."""
         self.optimizers = self.configure_optimizers()
-        self.training_options.make_schedulers(self.optimizers)
+        self._steps_per_epoch = steps_per_epoch
+        self.training_options.make_schedulers(self.optimizers, steps_per_epoch)
         return self
 
     def configure_training(self, *, scheduler: Mapping[str, Any] | None = None,
@@ -155,7 +158,7 @@ class GANSystem(nn.Module):
         self.training_options = TrainingOptions.parse(scheduler=scheduler, augment=augment, monitors=monitors)
         self.training_options.attach_augment(self.discriminators)
         if self.optimizers:
-            self.training_options.make_schedulers(self.optimizers)
+            self.training_options.make_schedulers(self.optimizers, self._steps_per_epoch)
         return self
 
     def wrap_networks(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
@@ -201,6 +204,7 @@ class GANSystem(nn.Module):
 
     def load_checkpoint_state(self, state: dict[str, Any]) -> None:
         self.load_network_state(state["networks"])
+        self._steps_per_epoch = self.training_options.resolve_from_checkpoint(state) or self._steps_per_epoch
         if set(state["optimizers"]) != set(self.optimizers):
             raise KeyError(f"checkpoint optimizers {sorted(state['optimizers'])} != {sorted(self.optimizers)}")
         for k, o in self.optimizers.items():

@@ -32,6 +32,7 @@ class TrainingOptions:
     monitors: Any = None                         # gan_models.training.monitors.MonitorPolicy
     schedulers: Schedulers | None = None
     _handles: list[Any] = field(default_factory=list)
+    _pending: Mapping[str, torch.optim.Optimizer] | None = None     # optimizers awaiting ``steps_per_epoch: data``
 
     @classmethod
     def parse(cls, *, scheduler: Mapping[str, Any] | None = None, augment: Mapping[str, Any] | None = None,
@@ -63,11 +64,23 @@ class TrainingOptions:
             self._handles = []
 
     # ---- schedules
-    def make_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
-        self.schedulers = Schedulers(self.scheduler, optimizers) if self.scheduler is not None else None
+    def make_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer],
+                        steps_per_epoch: int | None = None) -> None:
+        """One scheduler per optimizer; a ``steps_per_epoch: data`` schedule stays pending (no scheduler, training
+        refuses to step) until the trainer gives the batches per epoch, here or from a checkpoint."""
+        self.schedulers, self._pending = None, None
+        if self.scheduler is None:
+            return
+        spec = self.scheduler.resolved(steps_per_epoch)
+        if spec.steps_per_epoch is None:
+            self._pending = optimizers
+            return
+        self.schedulers = Schedulers(spec, optimizers)
 
     def step(self) -> None:
         """After each generator step: the learning-rate schedules."""
+        if self._pending is not None:
+            self.scheduler.factor(0)             # raises: says how to give the batches per epoch
         if self.schedulers is not None:
             self.schedulers.step()
 
@@ -87,6 +100,15 @@ class TrainingOptions:
         if self.augment is not None:
             out["augment"] = {"name": type(self.augment).__name__, "state": self.augment.state_dict()}
         return out
+
+    def resolve_from_checkpoint(self, state: Mapping[str, Any]) -> int | None:
+        """A pending ``steps_per_epoch: data`` schedule takes the epoch length the checkpoint trained with (call
+        before the optimizers' state is loaded, so that the restored learning rates stand); returns it."""
+        saved = (state.get("schedulers") or {}).get("steps_per_epoch")
+        if self._pending is not None and saved is not None:
+            self.make_schedulers(self._pending, saved)
+            return saved
+        return None
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore from a system checkpoint state; a schedule / augmentation on one side only raises."""

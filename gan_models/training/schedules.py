@@ -4,7 +4,9 @@ A schedule is a factor f(t) ≥ 0 on each optimizer's base learning rate (``torc
 stepped once per **generator step** (one ``Trainer.train_step``), its state saved in checkpoints and restored
 exactly.  ``t`` counts generator steps, or epochs when ``steps_per_epoch`` > 1 (t = step / steps_per_epoch;
 ``staircase: true`` takes the floor, i.e. the factor changes once per epoch as the reference codes that step
-their scheduler per epoch).  Spec::
+their scheduler per epoch).  ``steps_per_epoch: data`` means "the training set's batches per epoch": the trainer
+that owns the data passes it to ``GANSystem.setup(steps_per_epoch=...)`` (the pipeline's train stage does: the
+batches of its shard); until then the schedule is pending and a training step refuses to run.  Spec::
 
     scheduler: {name: linear_decay, start: 100, end: 200, steps_per_epoch: 500, staircase: true,
                 optimizers: [g, d_a, d_b]}     # optimizers: default = all of the system's optimizers
@@ -20,7 +22,7 @@ Registered schedules (``SCHEDULES``):
   all iterations → ``start: 0, end: <total generator steps>``.
 * ``exponential`` (``gamma``): f = γ^t.  DDcGAN (Ma et al. 2020, code hanna-xu/DDcGAN ``train.py``:
   ``tf.train.exponential_decay(2e-4, step, decay_steps=n_batches, decay_rate=0.9, staircase=False)``):
-  ``gamma: 0.9, steps_per_epoch: <batches per epoch>``.  (The released code passes the same TF global step to
+  ``gamma: 0.9, steps_per_epoch: data`` (the ``ddcgan`` preset).  (The released code passes the same TF global step to
   every optimizer's ``minimize``, so its step advances once per optimizer call, ≥ 3 per batch; the stated rate,
   0.9 per epoch, is what is implemented.)
 * ``cosine`` (``start`` = 0, ``end``, ``final`` = 0): 1 until ``start``, then half a cosine down to ``final``
@@ -42,6 +44,8 @@ SCHEDULES: Registry = Registry("learning-rate schedule")
 
 #: keys every scheduler spec may carry besides its schedule's own constants
 COMMON_KEYS = ("name", "optimizers", "steps_per_epoch", "staircase")
+#: ``steps_per_epoch`` value meaning "the training data's batches per epoch, given by the trainer"
+FROM_DATA = "data"
 
 
 @SCHEDULES.register("constant")
@@ -111,13 +115,26 @@ class ScheduleSpec:
     """A parsed ``scheduler`` mapping: the schedule, its time unit and the optimizers it drives."""
     name: str
     schedule: Callable[[float], float]
-    steps_per_epoch: int
+    steps_per_epoch: int | None              # None: ``data``, not given yet (see :meth:`resolved`)
     staircase: bool
     optimizers: list[str] | None
     raw: dict[str, Any]
 
+    def resolved(self, steps_per_epoch: int | None) -> "ScheduleSpec":
+        """This spec with ``steps_per_epoch: data`` replaced by the trainer's batches per epoch (a no-op when the
+        spec gives a number)."""
+        if self.steps_per_epoch is not None or steps_per_epoch is None:
+            return self
+        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+            raise ConfigError(f"scheduler.steps_per_epoch: data: the batches per epoch must be an integer >= 1, "
+                              f"got {steps_per_epoch!r}")
+        return ScheduleSpec(self.name, self.schedule, steps_per_epoch, self.staircase, self.optimizers, self.raw)
+
     def factor(self, step: int) -> float:
         """The learning-rate factor after ``step`` generator steps."""
+        if self.steps_per_epoch is None:
+            raise ConfigError("scheduler.steps_per_epoch: data: the number of batches per epoch was not given; "
+                              "call system.setup(steps_per_epoch=<batches per epoch>) before training")
         t = step / self.steps_per_epoch
         return float(self.schedule(math.floor(t) if self.staircase else t))
 
@@ -130,8 +147,11 @@ def parse_scheduler(spec: Mapping[str, Any]) -> ScheduleSpec:
     if name not in SCHEDULES:
         raise ConfigError(f"scheduler: unknown schedule {name!r}; known: {SCHEDULES.names()}")
     steps_per_epoch = spec.get("steps_per_epoch", 1)
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise ConfigError(f"scheduler.steps_per_epoch: expected an integer >= 1, got {steps_per_epoch!r}")
+    if steps_per_epoch == FROM_DATA:
+        steps_per_epoch = None
+    elif isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise ConfigError(f"scheduler.steps_per_epoch: expected an integer >= 1 or {FROM_DATA!r} (the training "
+                          f"data's batches per epoch), got {steps_per_epoch!r}")
     staircase = spec.get("staircase", False)
     if not isinstance(staircase, bool):
         raise ConfigError(f"scheduler.staircase: expected true/false, got {staircase!r}")
@@ -172,7 +192,8 @@ class Schedulers:
         return {n: float(s.get_last_lr()[0]) for n, s in self.schedulers.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"spec": copy.deepcopy(self.spec.raw), "state": {n: s.state_dict() for n, s in self.schedulers.items()}}
+        return {"spec": copy.deepcopy(self.spec.raw), "steps_per_epoch": self.spec.steps_per_epoch,
+                "state": {n: s.state_dict() for n, s in self.schedulers.items()}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("spec") != self.spec.raw:

@@ -51,6 +51,13 @@ def read_task_rows(path: str | Path, task: str, rank: int = 0, world_size: int =
     return table.column("pair_id").to_pylist(), table_images(table, "a"), table_images(table, "b")
 
 
+def epoch_batches(path: str | Path, task: str, world_size: int, batch_size: int) -> int:
+    """Batches per epoch, the same on every DDP rank (the smallest shard, N // world_size rows, once): what a
+    learning-rate schedule counted in epochs (``scheduler.steps_per_epoch: data``) steps by."""
+    n = pq.read_table(path, columns=["task"], filters=[("task", "=", task)]).num_rows
+    return max(1, (n // world_size) // batch_size)
+
+
 def crop_pair(a: np.ndarray, b: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The same random ``size`` x ``size`` window cut from both images of each pair (patch training, as
     FusionGAN's 120-px and DDcGAN's 84-px patches).  A B at 1/r of A's resolution gives its window of

@@ -28,7 +28,7 @@ from gan_models.training.trainer import Trainer
 from pipelines.imaging.multires import upsample_bicubic
 from pipelines.tracking.run_logger import RunLogger
 from pipelines.training.config import LoopConfig, parse_loop_config
-from pipelines.training.data import ShardBatches, read_task_rows
+from pipelines.training.data import ShardBatches, epoch_batches, read_task_rows
 from pipelines.training.inference import build_system, fuse_luma, system_from_state
 from pipelines.training.objective import OBJECTIVES
 from pipelines.training.samples import save_sample_grid
@@ -81,9 +81,13 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
     device = session.device()
     hooks = [load_callable(s) for s in cfg.callbacks]
 
+    _, a, b = read_task_rows(cfg.train_path, cfg.task, rank, world)
+    batches = ShardBatches(a, b, cfg.batch_size, cfg.seed, rank, cfg.augment, cfg.crop)
     system = build_system(cfg.model_spec()).to(device)
     system.wrap_networks(session.wrap)
-    system.setup()                                   # optimizers over the (wrapped, moved) parameters
+    # optimizers over the (wrapped, moved) parameters; an epoch (``scheduler.steps_per_epoch: data``) is the same
+    # number of batches on every rank, so that DDP ranks keep one learning rate
+    system.setup(steps_per_epoch=epoch_batches(cfg.train_path, cfg.task, world, cfg.batch_size))
     autocast = torch.bfloat16 if (cfg.bf16 and device.type == "cuda") else None
     trainer = Trainer(system, ema_decay=cfg.ema_decay, autocast_dtype=autocast, device=device)
     ckpt = session.latest_checkpoint()
@@ -91,8 +95,6 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
         resume(trainer, ckpt, cfg)
     start = trainer.step
 
-    _, a, b = read_task_rows(cfg.train_path, cfg.task, rank, world)
-    batches = ShardBatches(a, b, cfg.batch_size, cfg.seed, rank, cfg.augment, cfg.crop)
     val = None
     if rank == 0 and cfg.val_path:
         _, va, vb = read_task_rows(cfg.val_path, cfg.task, max_rows=cfg.val_max_pairs)

@@ -26,7 +26,7 @@ def test_the_fusion_presets_are_all_here():
 def test_preset_trains_and_fuses_with_a_quarter_resolution_b(name):
     torch.manual_seed(0)
     system = build(name, b_scale=R)
-    system.setup()
+    system.setup(steps_per_epoch=4)                  # a trainer's batches per epoch (ddcgan's schedule counts epochs)
     trainer = Trainer(system)
     a, b = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32 // R, 32 // R)
     batch = {"a": a, "b": b}

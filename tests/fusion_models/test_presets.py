@@ -18,7 +18,8 @@ from tests.fusion_models.fusion_fixtures import ALL_PRESETS, FUSION_PRESETS, LOS
 
 
 def build(name, **over):
-    return gan_models.build(name, **{**TINY[name], **over})
+    # steps_per_epoch: the batches per epoch a trainer with data gives (ddcgan's schedule counts epochs)
+    return gan_models.build(name, **{**TINY[name], **over}).setup(steps_per_epoch=4)
 
 
 def test_every_preset_of_the_issue_is_registered_and_documented():

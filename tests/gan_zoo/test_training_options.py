@@ -63,6 +63,33 @@ def test_bad_scheduler_specs_raise_naming_the_key(spec, match):
         parse_scheduler(spec)
 
 
+def test_steps_per_epoch_data_waits_for_the_trainers_epoch_length(tmp_path):
+    """DDcGAN's 0.9 per epoch: the preset counts epochs of the training data (steps_per_epoch: data)."""
+    spec = parse_scheduler({"name": "exponential", "gamma": 0.9, "steps_per_epoch": "data"})
+    with pytest.raises(ConfigError, match="steps_per_epoch: data: the number of batches per epoch was not given"):
+        spec.factor(3)
+    assert spec.resolved(10).factor(15) == pytest.approx(0.9 ** 1.5)
+    with pytest.raises(ConfigError, match="must be an integer >= 1"):
+        spec.resolved(0)
+    tiny = {"stages.G.generator.width": 4, "judges.mri.net.width": 4, "judges.func.net.width": 4}
+    pair = {"a": torch.rand(2, 1, 32, 32), "b": torch.rand(2, 1, 32, 32)}
+    with pytest.raises(ConfigError, match=r"system.setup\(steps_per_epoch="):
+        Trainer(gan_models.build("ddcgan", **tiny)).train_step(pair)      # no epoch length: refused, not guessed
+    s = gan_models.build("ddcgan", **tiny).setup(steps_per_epoch=10)
+    base = lrs(s)
+    assert base["G"] == pytest.approx(2e-4)
+    t = Trainer(s)
+    for _ in range(15):
+        t.train_step(pair)
+    assert lrs(s) == pytest.approx({k: v * 0.9 ** 1.5 for k, v in base.items()})   # continuous, every optimizer
+    path = save_checkpoint(tmp_path / "c.pt", t)
+    again = Trainer(gan_models.build("ddcgan", **tiny))           # pending: the epoch length comes from the file
+    load_checkpoint(path, again)
+    assert lrs(again.system) == pytest.approx(lrs(s))
+    again.train_step(pair)
+    assert lrs(again.system)["G"] == pytest.approx(2e-4 * 0.9 ** 1.6)
+
+
 def test_scheduler_steps_per_generator_step_and_only_named_optimizers():
     s = dcgan(scheduler={"name": "linear_decay", "start": 1, "end": 3, "optimizers": ["G"]})
     base = lrs(s)
@@ -206,7 +233,7 @@ def test_augmentation_reaches_every_critic_call_in_training_only(name, extra, n_
 def test_fusion_critics_are_augmented_without_fusion_code():
     s = gan_models.build("ddcgan", **{"stages.G.generator.width": 4, "judges.mri.net.width": 4,
                                       "judges.func.net.width": 4},
-                         augment={"name": "diffaugment", "value_range": [0, 1]})
+                         augment={"name": "diffaugment", "value_range": [0, 1]}).setup(steps_per_epoch=4)
     calls = _count_calls(s)
     logs = Trainer(s).train_step({"a": torch.rand(2, 1, 32, 32), "b": torch.rand(2, 1, 32, 32)})
     assert len(calls) >= 6                                    # 2 critics x (real + fake) + 2 in the G step

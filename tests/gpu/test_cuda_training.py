@@ -69,7 +69,8 @@ def _build(case, pair32, contrasts32):
     if kind == "zoo":
         return gan_models.build(name, **_zoo_small(name)), _zoo_batch(name)
     if kind == "fusion":
-        return gan_models.build(name, **TINY[name]), dict(batch_for(name, pair32, contrasts32))
+        return (gan_models.build(name, **TINY[name]).setup(steps_per_epoch=4),   # ddcgan's schedule counts epochs
+                dict(batch_for(name, pair32, contrasts32)))
     params, make_batch = CONFIGS[name]
     torch.manual_seed(0)
     batch = make_batch()

@@ -102,3 +102,25 @@ def test_trained_checkpoint_fuses_grey_and_colour_b(split_dir, tmp_path):
     np.testing.assert_allclose(cr[inside], cr0[inside], atol=1e-4)
     with pytest.raises(ValueError, match="same shape|differ in size"):
         model.fuse(a, b[:10])
+
+
+def test_epoch_batches_is_the_smallest_shard_once(split_dir):
+    from pipelines.training.data import epoch_batches
+    train = split_dir / "train.parquet"                      # MRI_PET: 12 training pairs
+    assert epoch_batches(train, "MRI_PET", 1, 4) == 3
+    assert epoch_batches(train, "MRI_PET", 2, 2) == 3        # 6 pairs per rank
+    assert epoch_batches(train, "MRI_PET", 5, 4) == 1        # never 0
+
+
+def test_ddcgan_learning_rates_decay_0_9_per_epoch_of_the_training_split(split_dir, tmp_path):
+    """The ddcgan preset's schedule counts epochs of the data (steps_per_epoch: data): the loop gives it the
+    split's batches per epoch (12 pairs / batch 4 = 3), so after 6 steps every lr is 2e-4 * 0.9^2."""
+    tiny = {"stages.G.generator.width": 4, "judges.mri.net.width": 4, "judges.func.net.width": 4}
+    cfg = toy_loop_config(split_dir, preset="ddcgan", loss="nonsaturating", overrides=tiny, sample_dir=None)
+    session = LocalSession(tmp_path / "ck", keep=10)
+    run_loop(cfg, session)
+    payload = read_checkpoint(tmp_path / "ck" / "step_00000006" / "checkpoint.pt")
+    system = payload["trainer"]["system"]
+    assert system["schedulers"]["steps_per_epoch"] == 3
+    for opt in system["optimizers"].values():
+        assert opt["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.9 ** 2)
