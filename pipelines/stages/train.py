@@ -28,6 +28,7 @@ from typing import Any
 from pipelines import publish
 from pipelines.errors import stage_entry
 from pipelines.params import ParamsError, section, stage_main_args, to_dict
+from pipelines.training.selection import select_checkpoint
 from pipelines.training.config import (DEFAULT_PRESET, LoopConfig, TrainParams, apply_train_updates,
                                        config_key, from_dict, parse_loop_config)
 
@@ -180,30 +181,41 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
             done = _completed_ray_checkpoint(state_dir, tp.steps) if state_dir.exists() else None
             if done is None:
                 ensure_ray(address=tp.resources.ray_address)
+                kept: list[Path] = []
                 ck_dir, metrics = fit_torch(cfg, tp.resources, state_dir.name,
                                             ray_storage(tp.resources.storage_path, state_dir.parent),
-                                            keep=tp.keep_checkpoints, download_to=state_dir)
+                                            keep=None if tp.select == "best_val" else tp.keep_checkpoints,
+                                            download_to=state_dir, retained=kept)
                 ckpt = ck_dir / "checkpoint.pt"
+                candidates = [d / "checkpoint.pt" for d in kept]
             else:
                 ckpt, metrics = done, {}
+                candidates = sorted(state_dir.glob("checkpoint_*/checkpoint.pt"))
         else:
             from pipelines.training.loop import run_loop
             from pipelines.training.session import LocalSession
             if tp.resources.torch_threads:
                 import torch
                 torch.set_num_threads(tp.resources.torch_threads)
-            session = LocalSession(state_dir, keep=tp.keep_checkpoints)
+            session = LocalSession(state_dir, keep=tp.keep_checkpoints, keep_best=tp.select == "best_val")
             latest = session.latest_checkpoint()
             if latest is not None and _final_step(latest) >= tp.steps:
                 metrics = {}
             else:
                 metrics = run_loop(cfg, session)
             ckpt = session.latest_checkpoint()
+            candidates = session.checkpoints()
         if ckpt is None or _final_step(ckpt) < tp.steps:
             raise RuntimeError(f"{state_dir}: training ended without a final checkpoint")
+        chosen = select_checkpoint(tp.select, ckpt, candidates)
+        mlflow.set_tag("medfuse.select", json.dumps(chosen.record()))
+        mlflow.log_metric("selected_step", chosen.step)
+        if chosen.path != ckpt:
+            print(f"[train] {task}: shipping step {chosen.step} (val_score {chosen.score:.4f}, the best validation "
+                  f"score; train.select best_val) instead of the final step {tp.steps}", flush=True)
         out_dir = (final_dir or root / FINAL_DIR) / task      # final_dir: run()'s staging copy of models/final
         out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ckpt, out_dir / "checkpoint.pt")
+        shutil.copy2(chosen.path, out_dir / "checkpoint.pt")
         info = log_fusion_model(out_dir / "checkpoint.pt", registered_model_name=registered_model_name(task),
                                 tags={"task": task})
         version = str(info.registered_model_version) if info.registered_model_version is not None else None
@@ -213,10 +225,12 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
         seconds = time.time() - t0
         metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         metrics["seconds"] = round(seconds, 2)
+        metrics["selected_step"] = chosen.step
         mlflow.log_metric("train_seconds", seconds)
     model_json = {"task": task, "checkpoint": "checkpoint.pt", "run_id": run_id, "model_uri": info.model_uri,
                   "registered_model": registered_model_name(task), "version": version,
-                  "spec": parse_loop_config({k: v for k, v in cfg.items()}).model_spec(), "config_key": key}
+                  "spec": parse_loop_config({k: v for k, v in cfg.items()}).model_spec(), "config_key": key,
+                  "selected": chosen.record()}
     (out_dir / "model.json").write_text(json.dumps(model_json, indent=2))
     return TaskResult(task, out_dir / "checkpoint.pt", run_id, version, metrics)
 

@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from pipelines.params import ParamsError, from_dict, to_dict
 
+#: ``train.select``: which checkpoint the train stage ships (pipelines/training/selection.py)
+SELECT_RULES = ("last", "best_val")
+
 
 @dataclass
 class ResourcesParams:
@@ -52,7 +55,16 @@ class TrainParams:
     val_max_pairs: int = 16
     objective: str = "headline_win_rate"  # OBJECTIVES name (pipelines/training/objective.py)
     keep_checkpoints: int = 2
+    select: str = "last"                  # the model shipped: "last" checkpoint, or "best_val" = the checkpoint
+                                          # with the highest validation objective (val_score; ties: the later)
     resources: ResourcesParams = field(default_factory=ResourcesParams)
+
+    def __post_init__(self) -> None:
+        if self.select not in SELECT_RULES:
+            raise ParamsError(f"train.select: expected one of {list(SELECT_RULES)}, got {self.select!r}")
+        if self.select == "best_val" and self.checkpoint_every != self.val_every:
+            raise ParamsError(f"train.select: best_val picks among checkpoints, so train.checkpoint_every "
+                              f"({self.checkpoint_every}) must equal train.val_every ({self.val_every})")
 
 
 @dataclass

@@ -141,7 +141,8 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
             with tempfile.TemporaryDirectory(prefix="medfuse-ckpt-") as tmp:
                 ck_dir = None
                 if want_ckpt and rank == 0:
-                    save_checkpoint(Path(tmp) / CHECKPOINT_FILE, trainer, meta=checkpoint_meta(cfg))
+                    save_checkpoint(Path(tmp) / CHECKPOINT_FILE, trainer,       # + this step's validation scores
+                                    meta={**checkpoint_meta(cfg), "val": scores})     # (train.select best_val)
                     ck_dir = Path(tmp)
                 session.report(metrics, ck_dir)
             last = metrics

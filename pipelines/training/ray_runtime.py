@@ -70,7 +70,8 @@ def torch_config(use_gpu: bool):
     return TorchConfig(backend="nccl" if use_gpu else "gloo")
 
 
-def run_config(name: str, storage_path: str | Path, max_failures: int, keep: int = 2, callbacks=None):
+def run_config(name: str, storage_path: str | Path, max_failures: int, keep: int | None = 2, callbacks=None):
+    """``keep``: checkpoints kept (the latest ones); None keeps all (``train.select: best_val`` picks among them)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     return RunConfig(
         name=name, storage_path=str(storage_path) if is_uri(storage_path) else str(Path(storage_path).resolve()),
@@ -81,13 +82,15 @@ def run_config(name: str, storage_path: str | Path, max_failures: int, keep: int
 
 
 def fit_torch(loop_config: dict[str, Any], res: ResourcesParams, name: str, storage_path: str | Path,
-              keep: int = 2, callbacks=None, download_to: Path | None = None) -> tuple[Path, dict[str, Any]]:
+              keep: int | None = 2, callbacks=None, download_to: Path | None = None,
+              retained: list[Path] | None = None) -> tuple[Path, dict[str, Any]]:
     """Run :func:`pipelines.training.loop.train_func` under Ray Train; returns (final checkpoint dir, metrics).
 
     The same ``name`` + ``storage_path`` resumes an interrupted run from its last checkpoint (Ray's snapshot),
     which is how rerunning the train stage after a crash picks up where it stopped.  ``storage_path`` may be an
     S3 URI (``train.resources.storage_path``): the final checkpoint is then downloaded to ``download_to`` (a
-    temporary folder by default)."""
+    temporary folder by default).  ``retained``: a list that receives every checkpoint Ray kept (local folders,
+    downloaded likewise), for ``train.select: best_val``."""
     from ray.train.torch import TorchTrainer
     from pipelines.training.loop import train_func
     use_gpu = resolve_use_gpu(res.use_gpu)
@@ -100,9 +103,15 @@ def fit_torch(loop_config: dict[str, Any], res: ResourcesParams, name: str, stor
         raise RuntimeError(f"Ray Train run {name!r} failed: {result.error}") from result.error
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {name!r} finished without a checkpoint")
-    ck = result.checkpoint
+    into = Path(download_to or tempfile.mkdtemp(prefix="medfuse-ckpt-"))
+    if retained is not None:
+        retained.extend(_local_dir(c, into) for c, _ in (result.best_checkpoints or []))
+    return _local_dir(result.checkpoint, into), dict(result.metrics or {})
+
+
+def _local_dir(ck, into: Path) -> Path:
+    """A checkpoint's folder on this machine (remote storage, storage_path s3://...: downloaded into ``into``)."""
     local = Path(ck.path)
-    if not (local / "checkpoint.pt").exists():       # remote storage (storage_path: s3://...): download it
-        local = Path(ck.to_directory(str(Path(download_to or tempfile.mkdtemp(prefix="medfuse-ckpt-"))
-                                          / Path(ck.path).name)))
-    return local, dict(result.metrics or {})
+    if not (local / "checkpoint.pt").exists():
+        local = Path(ck.to_directory(str(into / Path(ck.path).name)))
+    return local

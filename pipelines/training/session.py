@@ -28,14 +28,17 @@ class Session(Protocol):
 
 
 class LocalSession:
-    """In-process, one worker: checkpoints are kept as ``<root>/step_<n>/checkpoint.pt`` (the last ``keep``)."""
+    """In-process, one worker: checkpoints are kept as ``<root>/step_<n>/checkpoint.pt`` (the last ``keep``,
+    plus, with ``keep_best``, the one with the highest validation score: ``train.select: best_val``)."""
 
     world_rank = 0
     world_size = 1
 
-    def __init__(self, checkpoint_root: str | Path, keep: int = 2, device: str | None = None):
+    def __init__(self, checkpoint_root: str | Path, keep: int = 2, device: str | None = None,
+                 keep_best: bool = False):
         self.root = Path(checkpoint_root)
         self.keep = max(1, keep)
+        self.keep_best = keep_best
         self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.reports: list[dict[str, Any]] = []
 
@@ -59,6 +62,15 @@ class LocalSession:
         dirs = self._step_dirs()
         return dirs[-1][1] / CHECKPOINT_FILE if dirs else None
 
+    def checkpoints(self) -> list[Path]:
+        """Every retained checkpoint, oldest first."""
+        return [d / CHECKPOINT_FILE for _, d in self._step_dirs()]
+
+    def _best_dir(self) -> Path | None:
+        from pipelines.training.selection import best_by_score, checkpoint_score
+        best = best_by_score((*checkpoint_score(d / CHECKPOINT_FILE), d) for _, d in self._step_dirs())
+        return best[2] if best else None
+
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         self.reports.append(dict(metrics))
         if checkpoint_dir is None:
@@ -69,8 +81,10 @@ class LocalSession:
         shutil.copytree(checkpoint_dir, tmp)
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
+        protect = self._best_dir() if self.keep_best else None
         for _, old in self._step_dirs()[:-self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if old != protect:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 class RayTrainSession:

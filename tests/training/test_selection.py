@@ -1,0 +1,83 @@
+"""train.select: which checkpoint the train stage ships (last, or the best validation objective)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training_fixtures import toy_loop_config
+from pipelines.params import ParamsError
+from pipelines.training.config import TrainParams
+from pipelines.training.loop import run_loop
+from pipelines.training.selection import best_by_score, checkpoint_score, select_checkpoint
+from pipelines.training.session import LocalSession
+
+
+def test_best_by_score_prefers_the_highest_then_the_later_step():
+    p = Path("x")
+    assert best_by_score([(100, 0.7, p), (200, 0.8, p), (300, 0.8, p), (400, None, p), (500, 0.6, p)])[0] == 300
+    assert best_by_score([(100, None, p)]) is None
+
+
+def test_train_params_check_the_rule():
+    assert TrainParams(select="best_val", val_every=50, checkpoint_every=50).select == "best_val"
+    with pytest.raises(ParamsError, match="train.select: expected one of"):
+        TrainParams(select="best")
+    with pytest.raises(ParamsError, match="checkpoint_every .100. must equal train.val_every .50."):
+        TrainParams(select="best_val", val_every=50, checkpoint_every=100)
+
+
+def _scores(session: LocalSession) -> dict[int, float | None]:
+    return dict(checkpoint_score(p) for p in session.checkpoints())
+
+
+def test_checkpoints_carry_their_validation_score_and_keep_best_retains_the_best(split_dir, tmp_path):
+    cfg = toy_loop_config(split_dir, steps=8, val_every=2, checkpoint_every=2, sample_dir=None,
+                          overrides={"width": 4, "lr": 5e-2})     # a large lr: the val score moves
+    session = LocalSession(tmp_path / "ck", keep=1, keep_best=True)
+    run_loop(cfg, session)
+    reported = {r["step"]: r["val_score"] for r in session.reports}
+    kept = _scores(session)
+    assert 8 in kept                                             # the final one is always kept
+    best_step = max(reported, key=lambda s: (reported[s], s))
+    assert best_step in kept and kept[best_step] == pytest.approx(reported[best_step])
+    assert len(kept) == (1 if best_step == 8 else 2)
+    final = session.latest_checkpoint()
+    chosen = select_checkpoint("best_val", final, session.checkpoints())
+    assert chosen.step == best_step and chosen.score == pytest.approx(reported[best_step])
+    last = select_checkpoint("last", final, session.checkpoints())
+    assert last.path == final and last.step == 8
+
+
+def test_best_val_without_scores_is_an_error(split_dir, tmp_path):
+    cfg = toy_loop_config(split_dir, steps=2, val_every=2, checkpoint_every=2, sample_dir=None, val_path=None)
+    session = LocalSession(tmp_path / "ck")
+    run_loop(cfg, session)
+    with pytest.raises(ValueError, match="no checkpoint carries a validation score"):
+        select_checkpoint("best_val", session.latest_checkpoint(), session.checkpoints())
+
+
+def _fake_checkpoint(folder: Path, step: int, score: float | None) -> Path:
+    import torch
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"val": {"val_score": score}} if score is not None else {}
+    torch.save({"format": "medfuse-checkpoint/1", "trainer": {"system": {"step_count": step}}, "meta": meta},
+               folder / "checkpoint.pt")
+    return folder
+
+
+def test_keep_best_never_prunes_the_best_and_best_val_ships_it(tmp_path):
+    """Scores 0.70, 0.80 (best), 0.75, 0.72 at steps 100..400, keep 1: steps 200 and 400 remain; best_val ships
+    200, last ships 400."""
+    session = LocalSession(tmp_path / "ck", keep=1, keep_best=True)
+    for step, score in ((100, 0.70), (200, 0.80), (300, 0.75), (400, 0.72)):
+        src = _fake_checkpoint(tmp_path / "src" / str(step), step, score)
+        session.report({"step": step, "val_score": score}, src)
+    assert [checkpoint_score(p)[0] for p in session.checkpoints()] == [200, 400]
+    final = session.latest_checkpoint()
+    assert select_checkpoint("best_val", final, session.checkpoints()).step == 200
+    assert select_checkpoint("last", final, session.checkpoints()).step == 400
+    plain = LocalSession(tmp_path / "plain", keep=1)                 # without keep_best: only the last
+    for step, score in ((100, 0.9), (200, 0.1)):
+        plain.report({"step": step}, _fake_checkpoint(tmp_path / "src2" / str(step), step, score))
+    assert [checkpoint_score(p)[0] for p in plain.checkpoints()] == [200]
