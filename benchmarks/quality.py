@@ -11,8 +11,9 @@ script; or ``--workspace .`` after ``dvc repro`` in the project):
 
 Writes ``<out>/quality.md``, ``<out>/quality.json`` and ``<out>/quality_montage.png``.
 
-The **adversarial ablation** retrains each task's final model with the same config, data, seed and number of
-steps but every critic's weight set to 0, scores it on the same test pairs, and reports
+The **adversarial ablation** retrains each task's final model with the same config, data, seed, number of
+steps and checkpoint selection (``train.select``) but every critic's weight set to 0, scores it on the same test
+pairs, and reports
 both on the promotion metric (the per-image headline win rate against the classical baselines) with a paired
 bootstrap CI of the difference.  Run ``python benchmarks/quality.py --workspace runs/quality`` (add
 ``--no-ablation`` to skip the retraining).
@@ -88,22 +89,30 @@ def critic_weight_keys(spec: dict) -> list[str]:
     return [f"judges.{name}.weight" for name in build_system(spec).judges]
 
 
-def retrain_ablation(ckpt: Path, out_dir: Path) -> tuple[Path, float, list[str]]:
-    """Retrain ``ckpt``'s model with every critic's weight 0 (same loop config, data, seed, steps)."""
+def retrain_ablation(ckpt: Path, out_dir: Path, rule: str):
+    """Retrain ``ckpt``'s model with every critic's weight 0: same loop config (data, seed, steps, validation and
+    checkpoint cadence) and the same ``train.select`` rule as the shipped model.  -> (selected checkpoint,
+    seconds, critic weight keys, the selection)."""
+    import shutil
+
     import torch
 
     from gan_models.training.checkpoint import read_checkpoint
-    from pipelines.training.loop import run_in_process
+    from pipelines.training.loop import run_loop
+    from pipelines.training.selection import select_checkpoint
+    from pipelines.training.session import LocalSession
     meta = read_checkpoint(ckpt)["meta"]
     cfg = dict(meta["loop"])
     keys = critic_weight_keys(meta["model"])
     cfg["overrides"] = {**cfg.get("overrides", {}), **{k: 0.0 for k in keys}}
-    cfg.update(tracking_uri=None, run_id=None, sample_dir=None, checkpoint_every=cfg["steps"],
-               val_every=cfg["steps"] if cfg["steps"] % cfg["val_every"] else cfg["val_every"])
+    cfg.update(tracking_uri=None, run_id=None, sample_dir=None)
+    shutil.rmtree(out_dir, ignore_errors=True)           # never resume an earlier ablation
     torch.set_num_threads(2)
     t0 = time.time()
-    run_in_process(cfg, out_dir, keep=1)
-    return out_dir / f"step_{cfg['steps']:08d}" / "checkpoint.pt", time.time() - t0, keys
+    session = LocalSession(out_dir, keep=1, keep_best=rule == "best_val")
+    run_loop(cfg, session)
+    chosen = select_checkpoint(rule, session.latest_checkpoint(), session.checkpoints())
+    return chosen.path, time.time() - t0, keys, chosen
 
 
 def inference_ms(ckpt: Path, a: np.ndarray, b: np.ndarray, repeats: int = 30) -> tuple[float, float]:
@@ -184,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         wr = {m: float(per_image_win_rate(v, refs).mean()) for m, v in methods.items()}
         best_other[t] = max((m for m in refs if m != "max"), key=wr.get)
         ckpt = ws / "models" / "final" / t / "checkpoint.pt"
+        selected = json.loads((ckpt.parent / "model.json").read_text()).get("selected") or {}
         fm = FusionModel.from_checkpoint(ckpt, device="cpu")
         fused_by_task[t] = fm.fuse_batch(td.a, td.b)
         speeds[t] = inference_ms(ckpt, td.a[0].astype(np.float32), td.b[0].astype(np.float32))
@@ -196,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                "promotion": {k: promo.get(k) for k in ("promoted", "reason", "challenger", "best_baseline",
                                                        "best_baseline_score")},
                "train_seconds": tr.get("seconds"), "tune_seconds": tuned.get("seconds"),
-               "best_config": tuned.get("best_config"), "inference_ms_one_thread": speeds[t]}
+               "best_config": tuned.get("best_config"), "inference_ms_one_thread": speeds[t],
+               "selected": selected}
         lines += [f"## {t}", "",
                   f"{len(td.a)} test pairs from case(s) never seen in training or tuning. Mean over pairs with "
                   f"bootstrap 95% CI (2000 resamples of pairs).  Win rate = the promotion metric (per image, "
@@ -211,26 +222,30 @@ def main(argv: list[str] | None = None) -> int:
                   + ".",
                   f"- Promotion: {'**promoted**' if promo.get('promoted') else 'not promoted'} - {promo.get('reason')}.",
                   f"- Tuned config: `{json.dumps(tuned.get('best_config'), sort_keys=True)}`; tune {tuned.get('seconds')} s,"
-                  f" train {tr.get('seconds')} s ({tr.get('step')} steps).",
+                  f" train {tr.get('seconds')} s ({tr.get('step')} steps; shipped: step {selected.get('step')} by "
+                  f"train.select {selected.get('rule', 'last')}, val_score {selected.get('val_score')}).",
                   f"- Inference, one CPU thread, one 256x256 pair (numpy in/out, colour handling included): "
                   f"min {speeds[t][0]:.1f} ms, median {speeds[t][1]:.1f} ms.", ""]
         if not args.no_ablation:
             t0 = time.time()
-            abl_ckpt, abl_s, keys = retrain_ablation(ckpt, ws / "runs_ablation" / t)
+            abl_ckpt, abl_s, keys, abl_sel = retrain_ablation(ckpt, ws / "runs_ablation" / t, selected.get("rule", "last"))
             abl = FusionModel.from_checkpoint(abl_ckpt, device="cpu").fuse_batch(td.a, td.b)
             abl_vals = score_headline(abl, td.a, td.b)
             wr_adv = per_image_win_rate(methods[model], refs)
             wr_abl = per_image_win_rate(abl_vals, refs)
             diff, lo, hi = paired_bootstrap_ci(wr_adv, wr_abl)
             abl_means = {k: float(np.nanmean(v)) for k, v in abl_vals.items()}
-            lines += [f"**Adversarial ablation** ({', '.join(f'`{k}`' for k in keys)} = 0, same config, data, seed and "
-                      f"{tr.get('step')} steps; retrained in {abl_s:.0f} s):", "",
+            lines += [f"**Adversarial ablation** ({', '.join(f'`{k}`' for k in keys)} = 0, same config, data, seed, "
+                      f"{tr.get('step')} steps and selection rule ({selected.get('rule', 'last')}: shipped step "
+                      f"{abl_sel.step} without the critics, {selected.get('step')} with them); retrained in "
+                      f"{abl_s:.0f} s):", "",
                       "| model | win rate | " + " | ".join(HEADLINE) + " |", "|---|---|" + "---|" * len(HEADLINE),
                       f"| with the critic | {fmt_ci(wr_adv)} | " + " | ".join(f"{means[model][k]:.3f}" for k in HEADLINE) + " |",
                       f"| critic weight 0 | {fmt_ci(wr_abl)} | " + " | ".join(f"{abl_means[k]:.3f}" for k in HEADLINE) + " |",
                       "", f"Paired difference of the win rate (with - without): {diff:+.4f} [{lo:+.4f}, {hi:+.4f}] "
                       f"(95% bootstrap CI over test pairs); ablation {time.time() - t0:.0f} s in all.", ""]
             rec["ablation"] = {"win_rate_with": float(wr_adv.mean()), "win_rate_without": float(wr_abl.mean()),
+                               "selected_step_without": abl_sel.step,
                                "difference": diff, "ci": [lo, hi], "seconds": abl_s, "means_without": abl_means}
         out_json["tasks"][t] = rec
     args.out.mkdir(parents=True, exist_ok=True)
