@@ -244,6 +244,7 @@ def run(params: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
     per_task = {task: tuned_train_params(base, root / TUNE_REPORT, task) for task in base.tasks}
     for task, (tp, _) in per_task.items():                   # bad values: one line before MLflow or Ray start
         parse_loop_config(loop_config(tp, task, root))
+        tp.check_selection()
         check_crop(tp.crop, root / SPLITS / "train.parquet")
     configure(root)
     results = {}

@@ -62,6 +62,10 @@ class TrainParams:
     def __post_init__(self) -> None:
         if self.select not in SELECT_RULES:
             raise ParamsError(f"train.select: expected one of {list(SELECT_RULES)}, got {self.select!r}")
+
+    def check_selection(self) -> None:
+        """The train stage's own runs (tune trials checkpoint on their own cadence): best_val needs a checkpoint at
+        every validated step."""
         if self.select == "best_val" and self.checkpoint_every != self.val_every:
             raise ParamsError(f"train.select: best_val picks among checkpoints, so train.checkpoint_every "
                               f"({self.checkpoint_every}) must equal train.val_every ({self.val_every})")

@@ -23,8 +23,9 @@ def test_train_params_check_the_rule():
     assert TrainParams(select="best_val", val_every=50, checkpoint_every=50).select == "best_val"
     with pytest.raises(ParamsError, match="train.select: expected one of"):
         TrainParams(select="best")
+    TrainParams(select="best_val", val_every=50, checkpoint_every=100)      # a tune trial's own cadence: fine
     with pytest.raises(ParamsError, match="checkpoint_every .100. must equal train.val_every .50."):
-        TrainParams(select="best_val", val_every=50, checkpoint_every=100)
+        TrainParams(select="best_val", val_every=50, checkpoint_every=100).check_selection()
 
 
 def _scores(session: LocalSession) -> dict[int, float | None]:
