@@ -49,6 +49,28 @@ def test_train_stage_outputs_tracking_and_registry(project):
     assert str(client.get_model_version_by_alias("medfuse-MRI_PET", "challenger").version) == "1"
 
 
+def test_train_stage_ships_the_best_validated_checkpoint_with_best_val(project):
+    """train.select best_val: the shipped checkpoint is the step with the highest val_score (ties: later), and
+    the choice is in model.json, train.json, the run's tag and metric."""
+    import mlflow
+    from gan_models.training.checkpoint import read_checkpoint
+    from pipelines.stages import train
+    summary = train.run(toy_params(steps=8, keep_checkpoints=1, select="best_val",
+                                   overrides={"width": 4, "lr": 0.3}), project)
+    info = json.loads((project / "models/final/MRI_PET/model.json").read_text())
+    run = mlflow.get_run(info["run_id"])
+    history = {m.step: m.value for m in mlflow.tracking.MlflowClient().get_metric_history(info["run_id"],
+                                                                                          "val_score")}
+    best = max(history, key=lambda s: (history[s], s))
+    shipped = read_checkpoint(project / "models/final/MRI_PET/checkpoint.pt")
+    assert int(shipped["trainer"]["system"]["step_count"]) == best
+    assert info["selected"] == {"rule": "best_val", "step": best, "val_score": pytest.approx(history[best])}
+    assert summary["tasks"]["MRI_PET"]["selected_step"] == best == run.data.metrics["selected_step"]
+    assert json.loads(run.data.tags["medfuse.select"])["step"] == best
+    with pytest.raises(Exception, match="must equal train.val_every"):
+        train.run(toy_params(select="best_val", checkpoint_every=4), project)
+
+
 def test_crashed_train_stage_resumes_on_rerun(project):
     import mlflow
     from gan_models.training.checkpoint import read_checkpoint
