@@ -7,8 +7,8 @@ process group) after a random delay in [0.3 T, 1.1 T] (the end of a run, where t
 most kills).  After each kill ``pipelines.publish.recover`` runs (what every stage does first) and
 ``pipelines.publish.verify`` checks that every output on disk matches the stage's manifest, whose id must be the
 one before the kill or a new one.  The deterministic counterpart, a kill right before each rename of the
-commit, is in test_publish.py.  Train and tune publish through the same module; their runs (MLflow, Ray) are too
-long to kill here.
+commit, is in test_publish.py.  Train (in-process, MLflow + registry) and tune (Ray Tune) are killed fewer times
+(their runs are longer); after every kill no process of the killed run (Ray's included) may survive.
 """
 from __future__ import annotations
 
@@ -47,6 +47,32 @@ def _manifest_id(work: Path, name: str) -> str | None:
     return json.loads(path.read_text())["id"] if path.exists() else None
 
 
+MARK = "MEDFUSE_KILL_LOOP_RUN"          # environment variable every process of a killed run inherits (Ray's too)
+
+
+def _marked_processes(mark: str) -> dict[int, str]:
+    """pid -> command line of every live process started with ``MARK=mark`` in its environment."""
+    needle = f"{MARK}={mark}".encode()
+    out = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                out[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return out
+
+
+def _assert_nothing_left(mark: str, wait_s: float = 30.0) -> None:
+    """No process of the killed run (Ray's GCS, raylet, trial workers ...) may outlive it by ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while (left := _marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"processes of the killed run survive: {[c[:120] for c in left.values()]}"
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A working directory with a small AANLIB phantom source and the project's params (32 px)."""
@@ -59,8 +85,11 @@ def project(tmp_path_factory) -> Path:
     params["ingest"]["progress"] = False
     params["register"]["workers"] = 1
     params["evaluate"].update(model=None, baselines=["mean", "max"], figure_rows=1)     # no model: baselines only
+    params["train"].update(tasks=["MRI_CT"], preset="smoothmax_gan", loss=None, use_tuned=False, steps=6,
+                           crop=None, val_every=3, checkpoint_every=3, log_every=3, sample_every=3, val_max_pairs=2)
+    params["tune"].update(num_samples=2, steps=4, grace_steps=2, max_concurrent=1)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for stage in ("ingest", "register", "validate", "split", "evaluate"):
+    for stage in ("ingest", "register", "validate", "split", "evaluate", "train", "tune"):
         res = subprocess.run(_stage_cmd(stage), cwd=work, env=_env(), capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, res.stderr[-2000:]
     return work
@@ -71,7 +100,9 @@ STAGES = [("ingest", "ingest", ["data.size=40"], KILLS),
           ("register", "register", ["register.iterations=50"], KILLS),
           ("validate", "validate-pairs", ["validate.min_std=0.02"], KILLS),
           ("split", "split", ["split.salt=killed"], KILLS),
-          ("evaluate", "evaluate", ["evaluate.ssim_data_range=255"], 3)]      # ~20 s a run on 2 cores
+          ("evaluate", "evaluate", ["evaluate.ssim_data_range=255"], 3),      # ~20 s a run on 2 cores
+          ("train", "train", ["train.steps=9"], 3),                           # in process, MLflow registry
+          ("tune", "tune", ["tune.seed=1"], 3)]                               # Ray Tune, 2 trials
 
 
 @pytest.mark.slow
@@ -89,12 +120,14 @@ def test_sigkill_leaves_the_old_or_the_new_set(project, stage, name, new, kills)
     for i in range(kills):
         before = _manifest_id(work, name)
         sets = new if i % 2 else []                     # alternate so that each run changes the outputs
-        proc = subprocess.Popen(_stage_cmd(stage, *sets), cwd=work, env=_env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        mark = f"{stage}-{i}-{os.getpid()}"
+        proc = subprocess.Popen(_stage_cmd(stage, *sets), cwd=work, env={**_env(), MARK: mark},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(rng.uniform(0.3, 1.1) * duration)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        _assert_nothing_left(mark)
         publish.recover(work)
         after = publish.verify(name, root=work)["id"]    # every output matches one published set ...
         if after != before:                               # ... the one before the kill, or this run's own
