@@ -63,6 +63,7 @@ def bench_plain(args) -> dict:
     from pipelines.training.inference import build_system
     torch.manual_seed(0)
     system = build_system({"preset": args.preset, "loss": args.loss, "overrides": json.loads(args.overrides)})
+    system.setup(steps_per_epoch=max(1, args.steps))     # one nominal epoch (ddcgan's lr schedule counts epochs)
     trainer = Trainer(system)
     batch = {"a": torch.rand(args.batch_size, 1, args.crop, args.crop),
              "b": torch.rand(args.batch_size, 1, args.crop, args.crop)}

@@ -36,6 +36,7 @@ def mean_baseline(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def overfit(system, a, b, steps: int):
+    system.setup(steps_per_epoch=steps)        # the overfit run is one epoch (ddcgan's lr decays per epoch)
     trainer = Trainer(system)
     for _ in range(steps):
         trainer.train_step({"a": a, "b": b})
