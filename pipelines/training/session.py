@@ -39,6 +39,7 @@ class LocalSession:
         self.root = Path(checkpoint_root)
         self.keep = max(1, keep)
         self.keep_best = keep_best
+        self._scores: dict[Path, float | None] = {}        # step folder -> val_score (read once per folder)
         self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.reports: list[dict[str, Any]] = []
 
@@ -68,7 +69,11 @@ class LocalSession:
 
     def _best_dir(self) -> Path | None:
         from pipelines.training.selection import best_by_score, checkpoint_score
-        best = best_by_score((*checkpoint_score(d / CHECKPOINT_FILE), d) for _, d in self._step_dirs())
+        dirs = self._step_dirs()
+        for _, d in dirs:
+            if d not in self._scores:                    # folders from before a resume: read their score once
+                self._scores[d] = checkpoint_score(d / CHECKPOINT_FILE)[1]
+        best = best_by_score((step, self._scores[d], d) for step, d in dirs)
         return best[2] if best else None
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
@@ -81,10 +86,12 @@ class LocalSession:
         shutil.copytree(checkpoint_dir, tmp)
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
+        self._scores.pop(dest, None)                     # rewritten: its score is read again from the file
         protect = self._best_dir() if self.keep_best else None
         for _, old in self._step_dirs()[:-self.keep]:
             if old != protect:
                 shutil.rmtree(old, ignore_errors=True)
+                self._scores.pop(old, None)
 
 
 class RayTrainSession:
