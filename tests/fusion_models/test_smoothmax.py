@@ -1,5 +1,6 @@
 """The smooth-maximum fusion model: closed forms of P_p, the untrained model is exactly its prior, the
 'prior' content target, the detail critic's views, and training moving the output towards the content target."""
+import numpy as np
 import pytest
 import torch
 
@@ -126,3 +127,42 @@ def test_views_of_a_under_b():
     under = FUSION_VIEWS.get("grad_a_under_b")(ctx)
     assert float(under[..., 4:, :].abs().max()) == 0.0 and float(under[..., :4, 3:5].min()) > 0
     assert torch.equal(FUSION_VIEWS.get("grad_fused_under_b")(ctx), under)      # F = A: same edges
+
+
+def test_gaussian_blur_matches_scipy():
+    from scipy.ndimage import gaussian_filter
+    from gan_models.networks.fusion_smoothmax import gaussian_blur
+    x = torch.rand(2, 1, 40, 37, dtype=torch.float64)
+    for sigma in (0.7, 2.0, 3.0):
+        ref = [gaussian_filter(x[i, 0].numpy(), sigma, mode="mirror", truncate=4.0) for i in range(2)]
+        assert torch.allclose(gaussian_blur(x, sigma)[:, 0], torch.tensor(np.array(ref)), atol=1e-12)
+
+
+def test_two_scale_prior_keeps_the_stronger_detail_under_a_bright_source():
+    """B bright and flat over striped A: the one-scale P_p attenuates A's stripes there; the two-scale prior keeps
+    their full amplitude (the detail layer of larger magnitude is A's, added to P_p of the bases), is exactly 0
+    where both sources are 0, and equals its closed form inside."""
+    from gan_models.networks.fusion_smoothmax import gaussian_blur, two_scale_smooth_max
+    xx = torch.arange(64, dtype=torch.float64).view(1, 1, 1, 64).expand(1, 1, 64, 64)
+    a = 0.4 + 0.1 * torch.sin(xx * 1.2)                           # fine stripes everywhere
+    a = a.clone()
+    a[..., :, :8] = 0.0                                           # a black margin in both sources
+    b = torch.full_like(a, 0.6)
+    b[..., :, :8] = 0.0
+    one = SmoothMaxResidualGenerator(p=4.0).double()
+    two = SmoothMaxResidualGenerator(p=4.0, detail_sigma=2.0).double()
+    inner = (..., slice(16, 48), slice(24, 56))
+    amp = lambda f: float(f[inner].max() - f[inner].min())
+    assert amp(two.prior(a, b)) == pytest.approx(amp(a), rel=0.05)      # A's stripes at full amplitude
+    assert amp(one.prior(a, b)) < 0.6 * amp(a)                          # P_p squashes them under B
+    assert float(two.prior(a, b)[..., :8].abs().max()) == 0.0
+    ba, bb = gaussian_blur(a, 2.0), gaussian_blur(b, 2.0)
+    da, db = a - ba, b - bb
+    ref = (smooth_max(ba, bb, 4.0) + torch.where(da.abs() >= db.abs(), da, db)).clamp(0, 1)
+    assert torch.allclose(two_scale_smooth_max(a, b, 4.0, 2.0), ref)
+    assert torch.allclose(two.prior(a, b)[inner], ref[inner])
+    with torch.no_grad():                                         # untrained: the model is its prior
+        assert torch.equal(two(a, b), two.prior(a, b).clamp(0, 1))
+    with pytest.raises(ValueError, match="detail_sigma"):
+        SmoothMaxResidualGenerator(detail_sigma=-1.0)
+    assert SmoothMaxResidualGenerator(detail_sigma=0.0).detail_sigma is None        # 0: the one-scale prior
