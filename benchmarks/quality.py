@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.metrics.comparison import (HEADLINE, bootstrap_ci, headline_wins,  # noqa: E402
-                                          paired_bootstrap_ci, per_image_win_rate, score_headline)
+                                          paired_bootstrap_ci, paired_verdicts, per_image_win_rate,
+                                          score_headline)
 from pipelines.tracking.promotion import CLASSICAL_BASELINES  # noqa: E402
 
 TRIVIAL = ("return_a", "return_b")
@@ -81,6 +82,22 @@ def task_table(methods: dict[str, dict[str, np.ndarray]], model: str) -> list[st
         lines.append(f"| {m}{note} | {fmt_ci(wr)} | " + " | ".join(fmt_ci(methods[m][k]) for k in HEADLINE)
                      + f" | {wins} |")
     return lines
+
+
+def verdict_table(methods: dict[str, dict[str, np.ndarray]], model: str) -> tuple[list[str], dict]:
+    """Per classical baseline and metric: the paired difference of the means (model - baseline) and whether its
+    95% bootstrap CI over the test pairs lies above 0 (+), below 0 (-) or contains 0 (=)."""
+    lines = ["| model - baseline | " + " | ".join(HEADLINE) + " | supported wins / losses |",
+             "|---|" + "---|" * len(HEADLINE) + "---|"]
+    out = {}
+    for m in (m for m in methods if m in CLASSICAL_BASELINES):
+        v = paired_verdicts(methods[model], methods[m])
+        out[m] = {k: {"diff": d, "ci": [lo, hi], "verdict": sign} for k, (d, lo, hi, sign) in v.items()}
+        wins = sum(x[3] == "+" for x in v.values())
+        losses = sum(x[3] == "-" for x in v.values())
+        lines.append(f"| {m} | " + " | ".join(f"{d:+.3g} ({sign})" for d, _, _, sign in v.values())
+                     + f" | {wins} / {losses} |")
+    return lines, out
 
 
 def critic_weight_keys(spec: dict) -> list[str]:
@@ -213,10 +230,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"bootstrap 95% CI (2000 resamples of pairs).  Win rate = the promotion metric (per image, "
                   f"against the six classical baselines on the 8 metrics).", ""]
         lines += task_table(methods, model) + [""]
+        verdicts, rec["paired"] = verdict_table(methods, model)
         classical = [m for m in CLASSICAL_BASELINES if m in wins]
         beaten = [m for m in classical if len(wins[m]) >= 5]
         lines += [f"- **Bar (>= 5 of 8 against each classical baseline): {len(beaten)}/{len(classical)} "
                   f"baselines** ({', '.join(f'{m} {len(wins[m])}' for m in classical)}).",
+                  "", "Paired comparison with each classical baseline (mean difference over the test pairs; "
+                  "(+) its 95% paired bootstrap CI lies above 0, (-) below 0, (=) it contains 0: a difference of the "
+                  "means that resampling the pairs can reverse; slices of one patient are correlated, so these "
+                  "intervals understate the between-patient uncertainty):", "", *verdicts, "",
                   f"- ¹ return_a / return_b copy one source: VIF and MI favour copying (VIF(A, A) = 1, MI(A, A) "
                   f"= H(A)); wins against them: " + ", ".join(f"{m} {len(wins[m])}/8" for m in TRIVIAL if m in wins)
                   + ".",

@@ -117,3 +117,18 @@ def paired_bootstrap_ci(x: np.ndarray, y: np.ndarray, n_boot: int = 2000, level:
     d = (x - y)[np.isfinite(x) & np.isfinite(y)]
     lo, hi = bootstrap_ci(d, n_boot, level, seed)
     return (float(d.mean()) if len(d) else float("nan")), lo, hi
+
+
+def paired_verdicts(method: PerImage, reference: PerImage, metrics: tuple[str, ...] = HEADLINE,
+                    n_boot: int = 2000, level: float = 0.95) -> dict[str, tuple[float, float, float, str]]:
+    """Per metric, the paired difference of the means (method - reference, over the images where both are
+    finite), its percentile bootstrap interval, and a verdict: ``"+"`` when the whole interval is above 0 (a win
+    the test pairs support), ``"-"`` when it is below 0, ``"="`` when it contains 0 (a difference of the means
+    that resampling the pairs can reverse).  Images are resampled independently; slices of one patient are
+    correlated, so the interval understates the between-patient uncertainty."""
+    _check(reference, "reference", _check(method, "method", None, metrics), metrics)
+    out = {}
+    for k in metrics:
+        diff, lo, hi = paired_bootstrap_ci(method[k], reference[k], n_boot, level)
+        out[k] = (diff, lo, hi, "+" if lo > 0 else "-" if hi < 0 else "=")
+    return out
