@@ -152,3 +152,13 @@ def test_tune_stage_writes_best_config_and_child_runs(project):
         else:
             assert child["status"] == "FINISHED" and not isinstance(reason, str), child
     assert "FINISHED" in set(children["status"])     # the best trial ran to the end
+
+
+def test_trial_score_follows_the_train_selection_rule():
+    from pipelines.stages.tune import trial_score
+    history = [(100, 0.70), (200, 0.79), (300, 0.79), (400, 0.74)]
+    assert trial_score(history, "best_val") == (0.79, 200)          # what best_val ships: the earliest best
+    assert trial_score(history, "last") == (0.74, 400)
+    assert trial_score([(300, 0.8), (100, 0.6)], "last") == (0.8, 300)   # by step, not report order
+    assert trial_score([(100, float("nan")), (200, None), (None, 0.9)], "best_val") == (None, None)
+    assert trial_score([(100, float("nan")), (200, 0.5)], "best_val") == (0.5, 200)
