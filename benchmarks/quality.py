@@ -100,6 +100,39 @@ def verdict_table(methods: dict[str, dict[str, np.ndarray]], model: str) -> tupl
     return lines, out
 
 
+def run_to_run(workspaces: list[Path], model: str) -> list[str]:
+    """Per workspace and task: the promotion metric and the wins of 8 against each classical baseline (the bar),
+    read from each run's evaluate-stage CSV and tune report (nothing is re-fused)."""
+    lines = ["## Run to run", "",
+             "This run and earlier `make quality` workspaces (`--other-run`) on the same data and split.  Each run "
+             "tunes afresh (Ray Tune's random search with ASHA, two trials at a time), so the chosen config "
+             "differs between runs; the recipes of earlier runs may differ too (their tune space and number of "
+             "trials: the tuned knobs and trial count are shown).  Win rate = the promotion metric on the test "
+             "split; then wins of 8 (means) against each classical baseline.", "",
+             "| run | task | trials | tuned p, gradient weight, σ | win rate | " + " | ".join(CLASSICAL_BASELINES)
+             + " | bar |", "|---|---|---|---|---|" + "---|" * len(CLASSICAL_BASELINES) + "---|"]
+    for ws in workspaces:
+        per_image = read_per_image(ws / "reports" / "eval_per_image.csv")
+        tune_path = ws / "reports" / "tune.json"
+        tuned = json.loads(tune_path.read_text()).get("tasks", {}) if tune_path.exists() else {}
+        for t, methods in per_image.items():
+            if model not in methods:
+                continue
+            refs = {m: v for m, v in methods.items() if m in CLASSICAL_BASELINES}
+            means = {m: {k: float(np.nanmean(v[k])) for k in HEADLINE} for m, v in methods.items()
+                     if m == model or m in refs}
+            wins = {m: len(headline_wins(means[model], means[m])) for m in refs}
+            cfg = (tuned.get(t) or {}).get("best_config") or {}
+            n_trials = len((tuned.get(t) or {}).get("trials") or []) or "-"
+            knobs = ", ".join(str(cfg.get(k, "-")) for k in ("overrides.stages.G.generator.p",
+                                                             "overrides.stages.G.content.1.weight",
+                                                             "overrides.stages.G.generator.detail_sigma"))
+            lines.append(f"| `{ws.name}` | {t} | {n_trials} | {knobs} | {per_image_win_rate(methods[model], refs).mean():.3f} | "
+                         + " | ".join(str(wins[m]) for m in CLASSICAL_BASELINES if m in wins)
+                         + f" | {'met' if min(wins.values()) >= 5 else 'missed'} |")
+    return lines + [""]
+
+
 def critic_weight_keys(spec: dict) -> list[str]:
     """``judges.<name>.weight`` for every critic of the model a spec builds."""
     from pipelines.training.inference import build_system
@@ -176,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     ap.add_argument("--model-name", default="model")
     ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--other-run", type=Path, action="append", default=[],
+                    help="another `make quality` workspace (repeatable): adds a run-to-run table of the bar")
     args = ap.parse_args(argv)
     ws, model = args.workspace.resolve(), args.model_name
     from pipelines.env import quiet_telemetry
@@ -273,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     mpath = montage(tasks, fused_by_task, best_other, args.out / "quality_montage.png")
     lines += [f"![montage]({mpath.name})", ""]
+    if args.other_run:
+        lines += run_to_run([ws, *[w.resolve() for w in args.other_run]], model)
     if timing.exists():
         tm = json.loads(timing.read_text())
         lines += [f"Timing of the last `make quality` run (2 CPU cores): {json.dumps(tm)}.", ""]
