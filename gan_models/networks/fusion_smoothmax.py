@@ -26,8 +26,8 @@ both sources are 0.  Measured on the Harvard test split (closed form, no trainin
 raises SF from 17.5 to 19.8, above guided filtering's 19.5.  Trained with the quality recipe's settings the
 trade is task-dependent: on MRI-SPECT (p = 2) σ = 1 kept the validation win rate (0.840 against 0.837) and put
 SF above guided filtering's, σ = 2 lowered the test win rate 0.771 -> 0.753; on MRI-CT (p = 16) σ = 2 fell
-0.766 -> 0.665 and on MRI-PET (p = 12) 0.796 -> 0.757.  So it is off by default and the quality recipe's tune
-searches σ in {0, 1} per task.
+0.766 -> 0.665 and on MRI-PET (p = 12) 0.796 -> 0.757.  In two full quality runs with σ in {0, 1} in the tune
+space the bar held no more often than without it, so it is off by default and in the quality recipe.
 
 Support gate (``support`` = τ, default 0.02): R is multiplied by clamp(max(A, B) / τ, 0, 1), so where both
 sources are black (the background, a third to half of a brain slice) F is exactly 0 and stays so during
