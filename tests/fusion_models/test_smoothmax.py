@@ -47,6 +47,30 @@ def test_untrained_generator_is_its_prior_and_training_moves_it():
         SmoothMaxResidualGenerator(depth=0)
 
 
+def test_cap_to_sources_keeps_each_image_within_its_sources_range():
+    """cap_to_sources: prior and output are clamped per image to [0, max(A, B) over that image]; an image whose
+    sources reach 1 gets the plain [0, 1] clamp; a large residual cannot push the output above the cap."""
+    torch.manual_seed(0)
+    a, b = torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)
+    a[0], b[0] = 0.6 * a[0], 0.5 * b[0]                     # image 0 peaks at ~0.6, image 1 at ~0.99
+    a[2], b[2] = 0.8, 0.8                                   # flat: P_2 = 0.8 * sqrt(2), capped to 0.8
+    top = torch.maximum(a, b).amax(dim=(-2, -1), keepdim=True)
+    g = SmoothMaxResidualGenerator(p=2.0, width=4, depth=2, cap_to_sources=True)
+    plain = SmoothMaxResidualGenerator(p=2.0, width=4, depth=2)
+    p2 = smooth_max(a, b, 2.0)
+    assert torch.equal(g.prior(a, b), torch.minimum(p2, top))
+    assert (p2[0] > top[0]).any() and float(g(a, b).detach()[0].max()) == pytest.approx(float(top[0]))
+    assert torch.allclose(g(a, b)[2], torch.full_like(a[2], 0.8))
+    assert torch.equal(plain.prior(a, b), p2)                              # off: the prior is not clamped
+    assert torch.allclose(g(a, b)[1], plain(a, b)[1].clamp(max=float(top[1])))
+    with torch.no_grad():
+        g.last.bias.fill_(1.0)                                  # a residual that pushes everything up
+    out = g(a, b)
+    assert torch.all(out <= top) and torch.allclose(out.amax(dim=(-2, -1), keepdim=True), top)
+    two = SmoothMaxResidualGenerator(p=2.0, width=4, depth=2, cap_to_sources=True, detail_sigma=1.0)
+    assert torch.all(two.prior(a, b) <= top) and torch.all(two(a, b) <= top)
+
+
 def test_pnorm_target_and_the_prior_target():
     a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
     assert torch.allclose(resolve_target({"a": a, "b": b}, "pnorm:3"), smooth_max(a, b, 3.0))
@@ -56,9 +80,14 @@ def test_pnorm_target_and_the_prior_target():
     system = gan_models.build("smoothmax_gan", **{"stages.G.generator.p": 3.0, "stages.G.generator.width": 4})
     batch = system._prepared({"a": a, "b": b})
     ctx = system._context(batch)
-    assert torch.allclose(system.stage_prior(0, ctx), smooth_max(a, b, 3.0))
+    top = torch.maximum(a, b).amax(dim=(-2, -1), keepdim=True)           # the preset caps to the sources' range
+    assert torch.allclose(system.stage_prior(0, ctx), torch.minimum(smooth_max(a, b, 3.0), top))
     logs = system.g_terms(batch).parts
-    assert float(logs["content/intensity_prior"]) == pytest.approx(
+    assert float(logs["content/intensity_prior"]) == 0.0          # the untrained output is its capped target
+    uncapped = gan_models.build("smoothmax_gan", **{"stages.G.generator.p": 3.0, "stages.G.generator.width": 4,
+                                                    "stages.G.generator.cap_to_sources": False})
+    logs = uncapped.g_terms(uncapped._prepared({"a": a, "b": b})).parts
+    assert float(logs["content/intensity_prior"]) == pytest.approx(       # output clamped to 1, target not
         float((smooth_max(a, b, 3.0).clamp(0, 1) - smooth_max(a, b, 3.0)).abs().mean()), abs=1e-6)
     # a generator without a fixed rule refuses the target with its name
     other = gan_models.build("fusiongan", **{"stages.G.content": [{"name": "intensity", "target": "prior"}],

@@ -51,7 +51,7 @@ def test_recipe_parses_for_every_stage(tmp_path):
     # every sampled key is a valid build override of the preset (each choice's first value builds)
     import gan_models
     from pipelines.training.inference import expand_indexed_overrides
-    first = {k: (v["choice"][0] if "choice" in v else v["loguniform"][0]) for k, v in tune.space.items()}
+    first = {k: next(iter(v.values()))[0] for k, v in tune.space.items()}     # choice / grid / loguniform
     from pipelines.params import to_dict
     d_train = apply_train_updates(to_dict(tp), first, "recipe")
     gan_models.build(tp.preset, **expand_indexed_overrides(tp.preset, d_train["overrides"]))

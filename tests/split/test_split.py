@@ -113,3 +113,20 @@ def test_stage_splits_by_case_and_reports(tmp_path):
     report = json.loads((tmp_path / "split.json").read_text())
     assert report["summary"]["pairs"] == 30
     assert sum(len(v["splits"][s]["cases"]) for v in report["per_task"].values() for s in res.paths) == 10
+
+
+def test_moving_cases_from_train_to_val_never_changes_the_test_split():
+    """The quality recipe validates on more cases (train 0.55, val 0.30) than the default (0.70, 0.15) with the
+    same test fraction: test is the last interval of the cumulative fractions, so under the hash rule no case
+    enters or leaves it, and val only gains cases from train."""
+    rng = random.Random(5)
+    default = STRICT
+    recipe = SplitParams(fractions={"train": 0.55, "val": 0.30, "test": 0.15}, min_one_case_per_split=False)
+    moved_to_val = 0
+    for _ in range(300):
+        cases = _ids(rng, rng.randint(1, 40))
+        a, b = place_cases(cases, default), place_cases(cases, recipe)
+        assert {c for c in cases if a[c].split == "test"} == {c for c in cases if b[c].split == "test"}
+        assert all(b[c].split == "val" for c in cases if a[c].split == "val")      # val only grows
+        moved_to_val += sum(a[c].split == "train" and b[c].split == "val" for c in cases)
+    assert moved_to_val > 0

@@ -162,3 +162,19 @@ def test_trial_score_follows_the_train_selection_rule():
     assert trial_score([(300, 0.8), (100, 0.6)], "last") == (0.8, 300)   # by step, not report order
     assert trial_score([(100, float("nan")), (200, None), (None, 0.9)], "best_val") == (None, None)
     assert trial_score([(100, float("nan")), (200, 0.5)], "best_val") == (0.5, 200)
+
+
+def test_best_trial_follows_the_train_selection_rule():
+    """best_val: the best score wins wherever ASHA stopped the trial (the train stage retrains the config and can
+    ship that checkpoint); last: the trials that ran longest first, since an early-stopped trial never reported
+    the final step the train stage ships."""
+    from pipelines.stages.tune import best_trial
+    stopped = {"name": "stopped", "val_score": 0.817, "step": 100}
+    survivor = {"name": "survivor", "val_score": 0.802, "step": 400}
+    tie = {"name": "tie-longer", "val_score": 0.817, "step": 200}
+    assert best_trial([survivor, stopped], "best_val")["name"] == "stopped"
+    assert best_trial([survivor, stopped], "last")["name"] == "survivor"
+    assert best_trial([stopped, tie, survivor], "best_val")["name"] == "tie-longer"   # equal score: ran longer
+    assert best_trial([{"name": "x", "val_score": 0.5, "step": None}], "last")["name"] == "x"
+    with pytest.raises(ValueError, match="no scored trial"):
+        best_trial([], "best_val")
