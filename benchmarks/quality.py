@@ -104,10 +104,11 @@ def run_to_run(workspaces: list[Path], model: str) -> list[str]:
     """Per workspace and task: the promotion metric and the wins of 8 against each classical baseline (the bar),
     read from each run's evaluate-stage CSV and tune report (nothing is re-fused)."""
     lines = ["## Run to run", "",
-             "This run and earlier `make quality` workspaces (`--other-run`) on the same data and split.  Each run "
-             "tunes afresh (Ray Tune's random search with ASHA, two trials at a time), so the chosen config "
-             "differs between runs; the recipes of earlier runs may differ too (their tune space and number of "
-             "trials: the tuned knobs and trial count are shown).  Win rate = the promotion metric on the test "
+             "This run and earlier `make quality` workspaces (`--other-run`) on the same data and test split (the "
+             "same test cases; an earlier recipe may have split train and validation differently).  Each run "
+             "tunes afresh (Ray Tune with ASHA, two trials at a time), so the chosen config differs between runs; "
+             "the recipes of earlier runs may differ too (their tune space and number of trials: the tuned knobs "
+             "and trial count are shown).  Win rate = the promotion metric on the test "
              "split; then wins of 8 (means) against each classical baseline.", "",
              "| run | task | trials | tuned p, gradient weight, σ | win rate | " + " | ".join(CLASSICAL_BASELINES)
              + " | bar |", "|---|---|---|---|---|" + "---|" * len(CLASSICAL_BASELINES) + "---|"]
@@ -163,6 +164,38 @@ def retrain_ablation(ckpt: Path, out_dir: Path, rule: str):
     run_loop(cfg, session)
     chosen = select_checkpoint(rule, session.latest_checkpoint(), session.checkpoints())
     return chosen.path, time.time() - t0, keys, chosen
+
+
+def starting_point(ckpt: Path):
+    """The shipped model's generator before any training step: its spec built afresh, no weights loaded.  For
+    ``smoothmax_residual`` (residual last layer zero-initialised) that is exactly its fixed rule P_p with the
+    tuned p; for other generators a random initialisation."""
+    from gan_models.training.checkpoint import read_checkpoint
+    from pipelines.training.inference import FusionModel, build_system
+    meta = read_checkpoint(ckpt)["meta"]
+    return FusionModel(build_system(meta["model"]).to("cpu").eval(), meta["model"], meta)
+
+
+def starting_point_lines(model_vals: dict, start_vals: dict, refs: dict, means_model: dict) -> tuple[list[str], dict]:
+    """Markdown for the trained model against its untrained generator on the test pairs: win rate with CI, the
+    paired difference, the headline means and the wins of 8 of each against every classical baseline."""
+    wr_model, wr_start = per_image_win_rate(model_vals, refs), per_image_win_rate(start_vals, refs)
+    diff, lo, hi = paired_bootstrap_ci(wr_model, wr_start)
+    start_means = {k: float(np.nanmean(start_vals[k])) for k in HEADLINE}
+    ref_means = {m: {k: float(np.nanmean(v[k])) for k in HEADLINE} for m, v in refs.items()}
+    wins = {name: {m: len(headline_wins(mm, ref_means[m])) for m in refs}
+            for name, mm in (("trained", means_model), ("start", start_means))}
+    lines = ["| model | win rate | " + " | ".join(HEADLINE) + " | wins of 8 against " + ", ".join(refs) + " |",
+             "|---|---|" + "---|" * len(HEADLINE) + "---|",
+             f"| trained (shipped) | {fmt_ci(wr_model)} | " + " | ".join(f"{means_model[k]:.3f}" for k in HEADLINE)
+             + " | " + ", ".join(str(wins["trained"][m]) for m in refs) + " |",
+             f"| untrained generator | {fmt_ci(wr_start)} | " + " | ".join(f"{start_means[k]:.3f}" for k in HEADLINE)
+             + " | " + ", ".join(str(wins["start"][m]) for m in refs) + " |",
+             "", f"Paired difference of the win rate (trained - untrained): {diff:+.4f} [{lo:+.4f}, {hi:+.4f}] "
+             "(95% bootstrap CI over test pairs).", ""]
+    return lines, {"win_rate_trained": float(wr_model.mean()), "win_rate_untrained": float(wr_start.mean()),
+                   "difference": diff, "ci": [lo, hi], "means_untrained": start_means,
+                   "wins_of_8_untrained": wins["start"]}
 
 
 def inference_ms(ckpt: Path, a: np.ndarray, b: np.ndarray, repeats: int = 30) -> tuple[float, float]:
@@ -283,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"train.select {selected.get('rule', 'last')}, val_score {selected.get('val_score')}).",
                   f"- Inference, one CPU thread, one 256x256 pair (numpy in/out, colour handling included): "
                   f"min {speeds[t][0]:.1f} ms, median {speeds[t][1]:.1f} ms.", ""]
+        start_vals = score_headline(starting_point(ckpt).fuse_batch(td.a, td.b), td.a, td.b)
+        start_lines, rec["untrained"] = starting_point_lines(methods[model], start_vals, refs, means[model])
+        lines += ["**What training adds**: the shipped model against its generator before any training step (the "
+                  "spec built afresh; smoothmax_residual's residual starts at zero, so this is its fixed rule P_p "
+                  "with the tuned p), same test pairs and protocol:", "", *start_lines]
         if not args.no_ablation:
             t0 = time.time()
             abl_ckpt, abl_s, keys, abl_sel = retrain_ablation(ckpt, ws / "runs_ablation" / t, selected.get("rule", "last"))

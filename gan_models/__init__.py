@@ -48,6 +48,14 @@ def build(name: str, **overrides: Any):
     return system.setup()
 
 
+def build_from_params(system_name: str, params: dict[str, Any], **overrides: Any):
+    """Build ``system_name`` from explicit preset params (e.g. the ones a checkpoint recorded when it was trained)
+    with ``overrides`` merged in: the same model whatever the preset file says today."""
+    from gan_models.presets import merge_overrides
+    load_all()
+    return SYSTEMS.build(system_name, **merge_overrides(system_name, params, overrides)).setup()
+
+
 def zoo() -> dict[str, list[str]]:
     """Every registered name: losses, regularizers, systems, presets and the generic training options
     (``augmentations``, learning-rate ``schedules``, stability ``monitors``)."""

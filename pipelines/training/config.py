@@ -109,9 +109,16 @@ class LoopConfig:
                               f"train.val_every ({self.val_every}): checkpoints are attached to validation reports")
 
     def model_spec(self) -> dict[str, Any]:
-        """What builds the system: preset + loss + overrides (stored with every model)."""
-        return {"preset": self.preset, "loss": self.loss, "overrides": dict(self.overrides),
-                "plugins": list(self.plugins)}
+        """What builds the system: preset + loss + overrides (stored with every model), and for a preset its
+        system and params as they are now (``resolved``), so a checkpoint builds the model it was trained as
+        even after the preset file changes (a bare system name has no file to change)."""
+        from gan_models.presets import preset_names, resolve_preset
+        spec: dict[str, Any] = {"preset": self.preset, "loss": self.loss, "overrides": dict(self.overrides),
+                                "plugins": list(self.plugins)}
+        if self.preset in preset_names():
+            data = resolve_preset(self.preset)
+            spec["resolved"] = {"system": data["system"], "params": data.get("params", {})}
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

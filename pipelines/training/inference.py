@@ -32,18 +32,23 @@ from pipelines.imaging.multires import scale_factor, upsample_bicubic
 PAD_MULTIPLE = 16
 
 
-def expand_indexed_overrides(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def expand_indexed_overrides(preset: str, overrides: dict[str, Any],
+                             preset_params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Dotted overrides that index into lists (``stages.0.generator.width``) become a replacement of the
-    top-level key, built from the preset's own value; other keys pass through to ``gan_models.build``."""
+    top-level key, built from the preset's own value (``preset_params`` when given: a checkpoint's recorded
+    params); other keys pass through to ``gan_models.build``."""
     list_tops = {k.split(".")[0] for k in overrides if any(p.isdigit() for p in k.split("."))}
     # every key under a replaced top-level key is applied here, so none is lost to the replacement
     indexed = {k: v for k, v in overrides.items() if k.split(".")[0] in list_tops and "." in k}
     if not indexed:
         return dict(overrides)
     from gan_models.presets import load_preset, preset_names
-    if preset not in preset_names():
+    if preset_params is not None:
+        params = copy.deepcopy(preset_params)
+    elif preset not in preset_names():
         raise KeyError(f"override(s) {sorted(indexed)} index into lists, which needs a preset; {preset!r} is not one")
-    _, params = load_preset(preset)
+    else:
+        _, params = load_preset(preset)
     out = {k: v for k, v in overrides.items() if k not in indexed}
     tops: dict[str, Any] = {}
     for key, value in indexed.items():
@@ -81,9 +86,13 @@ def build_system(spec: dict[str, Any]):
     import gan_models
     for module in spec.get("plugins") or []:
         importlib.import_module(module)
-    overrides = expand_indexed_overrides(spec["preset"], dict(spec.get("overrides") or {}))
+    resolved = spec.get("resolved")       # the preset as it was at training time (older checkpoints: as it is now)
+    recorded = (resolved.get("params") or {}) if resolved else None
+    overrides = expand_indexed_overrides(spec["preset"], dict(spec.get("overrides") or {}), recorded)
     if spec.get("loss"):
         overrides["loss"] = spec["loss"]
+    if resolved:
+        return gan_models.build_from_params(resolved["system"], recorded, **overrides)
     return gan_models.build(spec["preset"], **overrides)
 
 

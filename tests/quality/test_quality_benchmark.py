@@ -64,3 +64,36 @@ def test_verdict_table_marks_supported_wins_and_losses(tmp_path):
     assert [guided[k]["verdict"] for k in HEADLINE] == ["-", "-"] + ["+"] * 6
     assert guided["SF"]["diff"] > 0.9 and guided["EN"]["ci"][1] < 0
     assert any(l.startswith("| guided |") and l.endswith("| 6 / 2 |") for l in lines)
+
+
+def test_starting_point_is_the_untrained_generator_and_its_row_counts_wins(tmp_path):
+    """The 'what training adds' row: the untrained smoothmax model is exactly its capped prior P_p (whatever the
+    checkpoint's trained weights), and the table compares trained and untrained on the same test pairs."""
+    import torch
+
+    import gan_models
+    from gan_models.networks.fusion_smoothmax import smooth_max
+    from gan_models.training.checkpoint import save_checkpoint
+    from gan_models.training.trainer import Trainer
+    bench = _bench()
+    spec = {"preset": "smoothmax_gan", "loss": None, "plugins": [],
+            "overrides": {"stages.G.generator.p": 4.0, "stages.G.generator.width": 4}}
+    system = gan_models.build("smoothmax_gan", **spec["overrides"])
+    with torch.no_grad():
+        system.generators["G"].last.bias.fill_(0.3)                # "trained": the output moves off the prior
+    ckpt = save_checkpoint(tmp_path / "checkpoint.pt", Trainer(system), meta={"model": spec})
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, 0.9, (2, 32, 32)), rng.uniform(0, 0.9, (2, 32, 32))
+    untrained = bench.starting_point(ckpt).fuse_batch(a, b)
+    ta, tb = torch.from_numpy(a)[:, None], torch.from_numpy(b)[:, None]
+    top = torch.maximum(ta, tb).amax(dim=(-2, -1), keepdim=True)
+    expected = torch.minimum(smooth_max(ta, tb, 4.0), top)[:, 0].numpy()
+    assert np.allclose(untrained, expected, atol=1e-5)
+    methods = bench.read_per_image(_workspace(tmp_path, 2) / "reports" / "eval_per_image.csv")["MRI_PET"]
+    refs = {m: methods[m] for m in CLASSICAL_BASELINES}
+    means = {k: float(np.nanmean(methods["model"][k])) for k in HEADLINE}
+    lines, rec = bench.starting_point_lines(methods["model"], methods["guided"], refs, means)
+    assert rec["difference"] > 0 and rec["ci"][0] > 0                # the model beats guided on 6 of 8 per image
+    assert rec["wins_of_8_untrained"]["guided"] == 0                  # guided against itself: no strict win
+    assert any(l.startswith("| trained (shipped) |") and l.rstrip(" |").endswith("6, 6, 6, 6, 6, 6")
+               for l in lines)
