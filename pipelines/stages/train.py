@@ -28,7 +28,7 @@ from typing import Any
 from pipelines import publish
 from pipelines.errors import stage_entry
 from pipelines.params import ParamsError, section, stage_main_args, to_dict
-from pipelines.training.selection import select_checkpoint
+from pipelines.training.selection import below_start_warning, select_checkpoint, untrained_score
 from pipelines.training.config import (DEFAULT_PRESET, LoopConfig, TrainParams, apply_train_updates,
                                        config_key, from_dict, parse_loop_config)
 
@@ -210,6 +210,13 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
         chosen = select_checkpoint(tp.select, ckpt, candidates)
         mlflow.set_tag("medfuse.select", json.dumps(chosen.record()))
         mlflow.log_metric("selected_step", chosen.step)
+        start_score = untrained_score(chosen.path)
+        if start_score is not None:
+            mlflow.log_metric("val_score_untrained", start_score)
+            warning = below_start_warning(task, chosen, start_score)
+            mlflow.set_tag("medfuse.below_untrained", str(warning is not None).lower())
+            if warning:
+                print(warning, flush=True)
         if chosen.path != ckpt:
             print(f"[train] {task}: shipping step {chosen.step} (val_score {chosen.score:.4f}, the best validation "
                   f"score; train.select best_val) instead of the final step {tp.steps}", flush=True)
@@ -226,6 +233,8 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
         metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         metrics["seconds"] = round(seconds, 2)
         metrics["selected_step"] = chosen.step
+        if start_score is not None:
+            metrics["val_score_untrained"] = start_score
         mlflow.log_metric("train_seconds", seconds)
     model_json = {"task": task, "checkpoint": "checkpoint.pt", "run_id": run_id, "model_uri": info.model_uri,
                   "registered_model": registered_model_name(task), "version": version,

@@ -104,6 +104,16 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
         print(f"[train {cfg.task}] {cfg.preset}/{cfg.loss or 'preset loss'}: steps {start}->{cfg.steps}, "
               f"{world} worker(s), shard {len(a)} pairs, batch {cfg.batch_size}/worker, device {device}"
               f"{', bf16' if autocast else ''}", flush=True)
+    # the untrained generator's validation scores (carried by every checkpoint as meta "val_start"): what the
+    # train stage compares the shipped checkpoint with (did training improve on the starting point?)
+    if ckpt is not None:
+        start_scores = dict((read_checkpoint(ckpt).get("meta") or {}).get("val_start") or {})
+    else:
+        start_scores, _ = validate(trainer, cfg, val, device) if rank == 0 else ({}, None)
+        if start_scores:
+            logger.log_metrics({f"{k}_untrained": v for k, v in start_scores.items()}, step=0)
+            print(f"[train {cfg.task}] step 0 (untrained) val_score={start_scores.get('val_score', float('nan')):.4g}",
+                  flush=True)
 
     sums: dict[str, float] = defaultdict(float)
     n_sum = 0
@@ -142,7 +152,8 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
                 ck_dir = None
                 if want_ckpt and rank == 0:
                     save_checkpoint(Path(tmp) / CHECKPOINT_FILE, trainer,       # + this step's validation scores
-                                    meta={**checkpoint_meta(cfg), "val": scores})     # (train.select best_val)
+                                    meta={**checkpoint_meta(cfg), "val": scores,      # (train.select best_val)
+                                          "val_start": start_scores})
                     ck_dir = Path(tmp)
                 session.report(metrics, ck_dir)
             last = metrics

@@ -61,3 +61,21 @@ def select_checkpoint(rule: str, final: Path, candidates: Iterable[Path]) -> Sel
         raise ValueError(f"{final.parent}: train.select best_val: no checkpoint carries a validation score "
                          f"(is the val split empty, or train.val_every off?)")
     return Selected(best[2], best[0], best[1], rule)
+
+
+def untrained_score(path: Path) -> float | None:
+    """The untrained generator's ``val_score`` that a checkpoint carries (meta ``val_start``, written by the
+    training loop before its first step); None for checkpoints written before that or without a val split."""
+    from gan_models.training.checkpoint import read_checkpoint
+    v = ((read_checkpoint(path).get("meta") or {}).get("val_start") or {}).get(SCORE_KEY)
+    return float(v) if v is not None and math.isfinite(float(v)) else None
+
+
+def below_start_warning(task: str, chosen: Selected, start: float | None) -> str | None:
+    """One line when the shipped checkpoint validates below the untrained generator it started from (training
+    made the model worse than its starting point), else None."""
+    if start is None or chosen.score is None or chosen.score >= start:
+        return None
+    return (f"[train] {task}: warning: the shipped checkpoint (step {chosen.step}, {SCORE_KEY} {chosen.score:.4f}) "
+            f"validates below the untrained generator ({start:.4f}): training made this model worse than its "
+            f"starting point")

@@ -82,3 +82,33 @@ def test_keep_best_never_prunes_the_best_and_best_val_ships_it(tmp_path):
     for step, score in ((100, 0.9), (200, 0.1)):
         plain.report({"step": step}, _fake_checkpoint(tmp_path / "src2" / str(step), step, score))
     assert [checkpoint_score(p)[0] for p in plain.checkpoints()] == [200]
+
+
+def test_checkpoints_carry_the_untrained_score_and_it_does_not_change_training(split_dir, tmp_path):
+    """The loop validates the untrained generator once (meta val_start in every checkpoint, kept on resume);
+    that extra validation leaves the training trajectory unchanged (same losses as a run without a val split)."""
+    from pipelines.training.selection import untrained_score
+    cfg = toy_loop_config(split_dir, steps=4, val_every=2, checkpoint_every=2, sample_dir=None)
+    session = LocalSession(tmp_path / "ck", keep=10)
+    run_loop(cfg, session)
+    starts = {untrained_score(p) for p in session.checkpoints()}
+    assert len(starts) == 1 and next(iter(starts)) is not None      # one score, the same in every checkpoint
+    resumed = LocalSession(tmp_path / "ck", keep=10)
+    run_loop(toy_loop_config(split_dir, steps=6, val_every=2, checkpoint_every=2, sample_dir=None), resumed)
+    assert untrained_score(resumed.latest_checkpoint()) == next(iter(starts))
+    blind = LocalSession(tmp_path / "blind", keep=10)
+    run_loop(toy_loop_config(split_dir, steps=4, val_every=2, checkpoint_every=2, sample_dir=None, val_path=None),
+             blind)
+    assert untrained_score(blind.latest_checkpoint()) is None
+    assert [r["G/total"] for r in blind.reports] == pytest.approx([r["G/total"] for r in session.reports],
+                                                                  rel=1e-6)
+
+
+def test_below_start_warning_names_the_regression():
+    from pipelines.training.selection import Selected, below_start_warning
+    worse = Selected(Path("c"), 100, 0.744, "best_val")
+    msg = below_start_warning("MRI_CT", worse, 0.764)
+    assert "MRI_CT" in msg and "step 100" in msg and "0.7440" in msg and "0.7640" in msg and "worse" in msg
+    assert below_start_warning("MRI_CT", Selected(Path("c"), 300, 0.79, "best_val"), 0.764) is None
+    assert below_start_warning("MRI_CT", worse, None) is None                 # older checkpoint: nothing to say
+    assert below_start_warning("MRI_CT", Selected(Path("c"), 6, None, "last"), 0.5) is None

@@ -41,6 +41,9 @@ def test_train_stage_outputs_tracking_and_registry(project):
     assert run.data.params["train.loss"] == "lsgan" and run.data.params["task"] == "MRI_PET"
     assert run.data.tags["medfuse.data_version"].startswith("md5:")
     assert "val_score" in run.data.metrics and "G/total" in run.data.metrics
+    # the untrained generator's validation score: in train.json, as a metric, and the below-start tag
+    assert metrics["tasks"]["MRI_PET"]["val_score_untrained"] == pytest.approx(run.data.metrics["val_score_untrained"])
+    assert run.data.tags["medfuse.below_untrained"] in ("true", "false")
     assert mlflow.get_experiment(run.info.experiment_id).name == "medfuse/MRI_PET"
     client = mlflow.tracking.MlflowClient()
     assert [m.step for m in client.get_metric_history(info["run_id"], "G/total")] == [1, 2, 3, 4]
