@@ -162,6 +162,28 @@ def best_trial(trials: list[dict[str, Any]], select: str) -> dict[str, Any]:
     return max(trials, key=lambda t: (t["step"] or 0, t["val_score"]))
 
 
+def wait_for_trial_runs(experiment_id: str, parent_run_id: str, timeout_s: float = 60.0,
+                        poll_s: float = 0.5) -> list[str]:
+    """Wait until no child MLflow run of ``parent_run_id`` is still RUNNING; -> the ids still running at the
+    timeout (a warning is printed).  ``Tuner.fit()`` can return while a stopped trial's thread is still in
+    ``trial_run``'s ``finally`` (ending its run after Ray's ``sys.exit``), so without the wait the stage could
+    report, and a user could read, a finished search with a trial still shown as RUNNING."""
+    import mlflow
+    deadline = time.time() + timeout_s
+    while True:
+        running = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
+                                     filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' "
+                                                   "and attributes.status = 'RUNNING'")
+        ids = [r.info.run_id for r in running]
+        if not ids or time.time() >= deadline:
+            break
+        time.sleep(poll_s)
+    if ids:
+        print(f"[tune] warning: {len(ids)} trial run(s) still RUNNING {timeout_s:.0f} s after the search ended: "
+              f"{ids}", flush=True)
+    return ids
+
+
 def _history(result) -> list[tuple[int, float]]:
     """``(step, val_score)`` of every report of a Tune result (its metrics dataframe; the last metrics when
     the dataframe is missing)."""
@@ -239,6 +261,7 @@ def tune_task(task: str, p: TuneParams, tp: TrainParams, base: dict[str, Any], r
             run_config=tune.RunConfig(name=f"tune-{task}-{int(time.time())}", storage_path=str(storage),
                                       verbose=1, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         grid = tuner.fit()
+        wait_for_trial_runs(exp, parent.info.run_id)
         trials = []
         for r in grid:
             cfg = dict(r.config or {})

@@ -181,3 +181,25 @@ def test_best_trial_follows_the_train_selection_rule():
     assert best_trial([{"name": "x", "val_score": 0.5, "step": None}], "last")["name"] == "x"
     with pytest.raises(ValueError, match="no scored trial"):
         best_trial([], "best_val")
+
+
+def test_wait_for_trial_runs_returns_once_no_child_is_running(tmp_path, monkeypatch):
+    """The tune stage waits for every trial's MLflow run to end before it reports (Tuner.fit can return while a
+    stopped trial's thread still ends its run); a run that never ends is returned after the timeout."""
+    import threading
+
+    import mlflow
+    from pipelines.stages.tune import wait_for_trial_runs
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        exp = mlflow.create_experiment("medfuse/MRI_PET")
+        client = mlflow.tracking.MlflowClient()
+        parent = client.create_run(exp).info.run_id
+        child = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
+        assert wait_for_trial_runs(exp, parent, timeout_s=0.5, poll_s=0.1) == [child]    # never ended: reported
+        threading.Timer(0.5, lambda: client.set_terminated(child, "KILLED")).start()     # ends a moment later
+        assert wait_for_trial_runs(exp, parent, timeout_s=20, poll_s=0.1) == []
+        assert client.get_run(child).info.status == "KILLED"
+    finally:
+        mlflow.set_tracking_uri("")
