@@ -36,16 +36,14 @@ def list_presets() -> list[str]:
 
 def build(name: str, **overrides: Any):
     """Build a system from a preset (or a bare system name) with ``overrides`` merged into its params."""
-    from gan_models.presets import load_preset, merge_overrides, preset_names
+    from gan_models.presets import preset_names, resolve_preset
     load_all()
     if name in preset_names():
-        system_name, params = load_preset(name, **overrides)
-    elif name in SYSTEMS:
-        system_name, params = name, merge_overrides(name, {}, overrides)
-    else:
-        raise KeyError(f"unknown preset or system {name!r}; presets: {preset_names()}; systems: {SYSTEMS.names()}")
-    system = SYSTEMS.build(system_name, **params)
-    return system.setup()
+        data = resolve_preset(name)
+        return build_from_params(data["system"], data.get("params", {}), **overrides)
+    if name in SYSTEMS:
+        return build_from_params(name, {}, **overrides)
+    raise KeyError(f"unknown preset or system {name!r}; presets: {preset_names()}; systems: {SYSTEMS.names()}")
 
 
 def build_from_params(system_name: str, params: dict[str, Any], **overrides: Any):

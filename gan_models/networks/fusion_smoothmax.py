@@ -126,12 +126,11 @@ class SmoothMaxResidualGenerator(FusionGenerator):
         # (measured 2.2x faster training steps and several times faster inference on one thread than NCHW)
         self.body.to(memory_format=torch.channels_last)
 
-    def upper_bound(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | float:
-        """The largest value the fused image may take: per image, the brightest pixel of either source (shape
-        (N, 1, 1, 1)) with ``cap_to_sources``, else 1."""
+    def _capped(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``x`` clamped per image to the brightest pixel of either source (``cap_to_sources``), else unchanged."""
         if not self.cap_to_sources:
-            return 1.0
-        return torch.maximum(a, b).amax(dim=(-2, -1), keepdim=True).clamp(max=1.0)
+            return x
+        return torch.minimum(x, torch.maximum(a, b).amax(dim=(-2, -1), keepdim=True))
 
     def prior(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """P_p(A, B), or its two-scale form with ``detail_sigma``, capped to the sources' range with
@@ -143,7 +142,7 @@ class SmoothMaxResidualGenerator(FusionGenerator):
             # residual's ramp: scaling the prior down on faint pixels cost SSIM on MRI-SPECT (test SSIM 1.229
             # against 1.248)
             out = two_scale_smooth_max(a, b, self.p, self.detail_sigma) * (torch.maximum(a, b) > 0).to(a.dtype)
-        return torch.minimum(out, self.upper_bound(a, b)) if self.cap_to_sources else out
+        return self._capped(out, a, b)
 
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
@@ -153,6 +152,4 @@ class SmoothMaxResidualGenerator(FusionGenerator):
         residual = self.body(x.contiguous(memory_format=torch.channels_last)).contiguous()
         if self.support is not None:             # no content where neither source has signal
             residual = residual * (torch.maximum(a, b) / self.support).clamp(0.0, 1.0)
-        top = self.upper_bound(a, b)
-        return (base + residual).clamp(0.0, 1.0) if isinstance(top, float) else \
-            torch.minimum((base + residual).clamp_min(0.0), top)
+        return self._capped((base + residual).clamp(0.0, 1.0), a, b)

@@ -7,6 +7,8 @@ dataclasses (unknown keys rejected by :func:`pipelines.params.from_dict`).
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -112,13 +114,21 @@ class LoopConfig:
         """What builds the system: preset + loss + overrides (stored with every model), and for a preset its
         system and params as they are now (``resolved``), so a checkpoint builds the model it was trained as
         even after the preset file changes (a bare system name has no file to change)."""
-        from gan_models.presets import preset_names, resolve_preset
         spec: dict[str, Any] = {"preset": self.preset, "loss": self.loss, "overrides": dict(self.overrides),
                                 "plugins": list(self.plugins)}
-        if self.preset in preset_names():
-            data = resolve_preset(self.preset)
-            spec["resolved"] = {"system": data["system"], "params": data.get("params", {})}
+        if self._resolved_preset is not None:
+            spec["resolved"] = copy.deepcopy(self._resolved_preset)
         return spec
+
+    @functools.cached_property
+    def _resolved_preset(self) -> dict[str, Any] | None:
+        """The preset's system and params, read once per config (every checkpoint and validation of one run
+        records the same preset, even if its file changes mid-run); None for a bare system name."""
+        from gan_models.presets import preset_names, resolve_preset
+        if self.preset not in preset_names():
+            return None
+        data = resolve_preset(self.preset)
+        return {"system": data["system"], "params": data.get("params", {})}
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
