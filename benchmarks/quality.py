@@ -321,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["**What training adds**: the shipped model against its generator before any training step (the "
                   "spec built afresh; smoothmax_residual's residual starts at zero, so this is its fixed rule P_p "
                   "with the tuned p), same test pairs and protocol:", "", *start_lines]
+        if selected.get("step") == 0:
+            lines += ["The shipped checkpoint **is** the untrained generator (step 0): no trained checkpoint "
+                      "validated above the starting point, so train.select best_val shipped the starting point "
+                      "(training on this task did not improve the promotion metric on the validation cases).", ""]
         if not args.no_ablation:
             t0 = time.time()
             abl_ckpt, abl_s, keys, abl_sel = retrain_ablation(ckpt, ws / "runs_ablation" / t, selected.get("rule", "last"))

@@ -217,7 +217,11 @@ def train_task(tp: TrainParams, task: str, root: Path, tuned: dict[str, Any] | N
             mlflow.set_tag("medfuse.below_untrained", str(warning is not None).lower())
             if warning:
                 print(warning, flush=True)
-        if chosen.path != ckpt:
+        mlflow.set_tag("medfuse.shipped_untrained", str(chosen.step == 0).lower())
+        if chosen.step == 0:
+            print(f"[train] {task}: shipping the untrained generator (step 0, val_score {chosen.score:.4f}): no "
+                  f"trained checkpoint validated above the starting point (train.select best_val)", flush=True)
+        elif chosen.path != ckpt:
             print(f"[train] {task}: shipping step {chosen.step} (val_score {chosen.score:.4f}, the best validation "
                   f"score; train.select best_val) instead of the final step {tp.steps}", flush=True)
         out_dir = (final_dir or root / FINAL_DIR) / task      # final_dir: run()'s staging copy of models/final

@@ -8,7 +8,9 @@ split, then run the shared :class:`~gan_models.training.trainer.Trainer` step by
 
 Every ``val_every`` steps all ranks call ``session.report`` (Ray / Tune need every rank); rank 0 adds the
 validation score of the :mod:`objective <pipelines.training.objective>` on the val split and, every
-``checkpoint_every`` steps and at the end, a checkpoint directory.  Rank 0 also logs per-step losses and
+``checkpoint_every`` steps and at the end, a checkpoint directory.  With a val split, a fresh run also validates
+and reports its untrained generator as step 0, with a checkpoint: ``train.select: best_val`` then never ships a
+model that validates below its starting point, and the tune ranks a trial by the same candidates.  Rank 0 also logs per-step losses and
 sample grids to the MLflow run given in the config.
 """
 from __future__ import annotations
@@ -72,6 +74,19 @@ def validate(trainer: Trainer, cfg: LoopConfig, val: tuple[np.ndarray, np.ndarra
     return {f"val_{k}": float(v) for k, v in scores.items()}, fused
 
 
+def report_step(session: Session, cfg: LoopConfig, trainer: Trainer, metrics: dict[str, Any],
+                scores: dict[str, float], start_scores: dict[str, float], rank: int, checkpoint: bool = True) -> None:
+    """``session.report`` on every rank; rank 0 adds a checkpoint (with ``checkpoint``) whose meta carries this
+    step's validation ``scores`` (what ``train.select: best_val`` ranks) and the untrained generator's."""
+    with tempfile.TemporaryDirectory(prefix="medfuse-ckpt-") as tmp:
+        ck_dir = None
+        if checkpoint and rank == 0:
+            save_checkpoint(Path(tmp) / CHECKPOINT_FILE, trainer,
+                            meta={**checkpoint_meta(cfg), "val": scores, "val_start": start_scores})
+            ck_dir = Path(tmp)
+        session.report(metrics, ck_dir)
+
+
 def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
     """Train to ``config['steps']`` (resuming if the session has a checkpoint); returns rank 0's last report."""
     cfg = parse_loop_config(config)
@@ -114,6 +129,8 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
             logger.log_metrics({f"{k}_untrained": v for k, v in start_scores.items()}, step=0)
             print(f"[train {cfg.task}] step 0 (untrained) val_score={start_scores.get('val_score', float('nan')):.4g}",
                   flush=True)
+        if cfg.val_path:        # the starting point is a candidate of train.select best_val (every rank reports)
+            report_step(session, cfg, trainer, {"step": 0, **start_scores}, start_scores, start_scores, rank)
 
     sums: dict[str, float] = defaultdict(float)
     n_sum = 0
@@ -148,14 +165,7 @@ def run_loop(config: dict[str, Any], session: Session) -> dict[str, Any]:
                                  if k.endswith("total") or k.startswith("val_score") or k == "steps_per_s")
                 print(f"[train {cfg.task}] step {done}/{cfg.steps} {shown}", flush=True)
             want_ckpt = done % cfg.checkpoint_every == 0 or done == cfg.steps
-            with tempfile.TemporaryDirectory(prefix="medfuse-ckpt-") as tmp:
-                ck_dir = None
-                if want_ckpt and rank == 0:
-                    save_checkpoint(Path(tmp) / CHECKPOINT_FILE, trainer,       # + this step's validation scores
-                                    meta={**checkpoint_meta(cfg), "val": scores,      # (train.select best_val)
-                                          "val_start": start_scores})
-                    ck_dir = Path(tmp)
-                session.report(metrics, ck_dir)
+            report_step(session, cfg, trainer, metrics, scores, start_scores, rank, checkpoint=want_ckpt)
             last = metrics
             sums.clear()
             n_sum = 0

@@ -4,7 +4,11 @@
 * ``best_val``: the checkpoint with the highest validation objective ``val_score`` (the promotion metric on the
   validation split's first ``val_max_pairs`` pairs, cases disjoint from the test split), ties going to the later
   step.  Model selection on validation, as every training recipe with early stopping does: on real MRI-CT pairs
-  the objective peaks early and longer training lowers it (reports/bench/quality.md).
+  the objective peaks early and longer training lowers it (reports/bench/quality.md).  The candidates include
+  step 0, the untrained generator (the training loop checkpoints it when there is a val split): a run whose
+  every trained checkpoint validates below its starting point ships the starting point (Harvard MRI-CT, quality
+  run 7: the closed-form prior validated 0.764, the best trained step 0.744, and the shipped step-100 model
+  was worse on the test split too, 0.751 against 0.766).
 
 The scores are read from each checkpoint's ``meta["val"]`` (the training loop writes the validation scores of
 the step it saved), so the rule works the same on the in-process session's folders and on Ray Train's

@@ -19,11 +19,11 @@ def test_in_process_loop_trains_reports_and_checkpoints(split_dir, tmp_path):
     cfg = toy_loop_config(split_dir, sample_dir=str(tmp_path / "samples"))
     session = LocalSession(tmp_path / "ck", keep=10)
     last = run_loop(cfg, session)
-    assert [r["step"] for r in session.reports] == [2, 4, 6]
+    assert [r["step"] for r in session.reports] == [0, 2, 4, 6]      # step 0: the untrained generator
     assert last["step"] == 6 and math.isfinite(last["G/total"]) and math.isfinite(last["D/total"])
     assert all("val_score" in r for r in session.reports)
     steps = sorted(int(p.name.split("_")[1]) for p in (tmp_path / "ck").iterdir())
-    assert steps == [2, 4, 6]
+    assert steps == [0, 2, 4, 6]
     payload = read_checkpoint(tmp_path / "ck" / "step_00000006" / "checkpoint.pt")
     assert payload["trainer"]["system"]["step_count"] == 6
     assert payload["meta"]["model"] == {"preset": "toy_fusion", "loss": "lsgan", "overrides": {"width": 4},

@@ -11,6 +11,7 @@ from pipelines.training.config import TrainParams
 from pipelines.training.loop import run_loop
 from pipelines.training.selection import best_by_score, checkpoint_score, select_checkpoint
 from pipelines.training.session import LocalSession
+from gan_models.training.checkpoint import read_checkpoint
 
 
 def test_best_by_score_prefers_the_highest_then_the_later_step():
@@ -100,8 +101,42 @@ def test_checkpoints_carry_the_untrained_score_and_it_does_not_change_training(s
     run_loop(toy_loop_config(split_dir, steps=4, val_every=2, checkpoint_every=2, sample_dir=None, val_path=None),
              blind)
     assert untrained_score(blind.latest_checkpoint()) is None
-    assert [r["G/total"] for r in blind.reports] == pytest.approx([r["G/total"] for r in session.reports],
-                                                                  rel=1e-6)
+    trained = [r for r in session.reports if r["step"] > 0]           # step 0: the untrained generator's report
+    assert [r["step"] for r in blind.reports] == [r["step"] for r in trained] == [2, 4]
+    assert [r["G/total"] for r in blind.reports] == pytest.approx([r["G/total"] for r in trained], rel=1e-6)
+
+
+def test_the_starting_point_is_a_best_val_candidate_and_ships_when_training_only_got_worse(split_dir, tmp_path):
+    """A fresh run with a val split checkpoints its untrained generator as step 0 (its val score is the
+    checkpoints' val_start); best_val ships it when every trained checkpoint validates below it."""
+    from pipelines.training.selection import untrained_score
+    cfg = toy_loop_config(split_dir, steps=4, val_every=2, checkpoint_every=2, sample_dir=None)
+    session = LocalSession(tmp_path / "ck", keep=10, keep_best=True)
+    run_loop(cfg, session)
+    scores = _scores(session)
+    assert sorted(scores) == [0, 2, 4]
+    zero = next(p for p in session.checkpoints() if checkpoint_score(p)[0] == 0)
+    assert scores[0] == pytest.approx(untrained_score(zero)) and scores[0] == session.reports[0]["val_score"]
+    payload = read_checkpoint(zero)
+    assert payload["trainer"]["system"]["step_count"] == 0
+    # every trained checkpoint below the start: best_val ships step 0, last the final step
+    start = scores[0]
+    fakes = [_fake_checkpoint(tmp_path / "f" / str(s), s, v) for s, v in ((0, start), (2, start - 0.1),
+                                                                         (4, start - 0.01))]
+    paths = [f / "checkpoint.pt" for f in fakes]
+    assert select_checkpoint("best_val", paths[-1], paths).step == 0
+    assert select_checkpoint("last", paths[-1], paths).step == 4
+    # one trained checkpoint above the start: that one ships
+    better = _fake_checkpoint(tmp_path / "f" / "6", 6, start + 0.01) / "checkpoint.pt"
+    assert select_checkpoint("best_val", better, paths + [better]).step == 6
+    # resumed from the step-0 checkpoint: no second step-0 report, val_start kept
+    resumed = LocalSession(tmp_path / "r", keep=10)
+    run_loop(toy_loop_config(split_dir, steps=2, val_every=2, checkpoint_every=2, sample_dir=None), resumed)
+    assert [r["step"] for r in resumed.reports] == [0, 2]
+    again = LocalSession(tmp_path / "r", keep=10)
+    run_loop(toy_loop_config(split_dir, steps=4, val_every=2, checkpoint_every=2, sample_dir=None), again)
+    assert [r["step"] for r in again.reports] == [4]
+    assert untrained_score(again.latest_checkpoint()) == pytest.approx(resumed.reports[0]["val_score"])
 
 
 def test_below_start_warning_names_the_regression():

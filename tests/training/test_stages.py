@@ -62,14 +62,16 @@ def test_train_stage_ships_the_best_validated_checkpoint_with_best_val(project):
                                    overrides={"width": 4, "lr": 0.3}), project)
     info = json.loads((project / "models/final/MRI_PET/model.json").read_text())
     run = mlflow.get_run(info["run_id"])
-    history = {m.step: m.value for m in mlflow.tracking.MlflowClient().get_metric_history(info["run_id"],
-                                                                                          "val_score")}
+    client = mlflow.tracking.MlflowClient()
+    history = {m.step: m.value for m in client.get_metric_history(info["run_id"], "val_score")}
+    history[0] = client.get_metric_history(info["run_id"], "val_score_untrained")[0].value   # a candidate too
     best = max(history, key=lambda s: (history[s], s))
     shipped = read_checkpoint(project / "models/final/MRI_PET/checkpoint.pt")
     assert int(shipped["trainer"]["system"]["step_count"]) == best
     assert info["selected"] == {"rule": "best_val", "step": best, "val_score": pytest.approx(history[best])}
     assert summary["tasks"]["MRI_PET"]["selected_step"] == best == run.data.metrics["selected_step"]
     assert json.loads(run.data.tags["medfuse.select"])["step"] == best
+    assert run.data.tags["medfuse.shipped_untrained"] == str(best == 0).lower()
     with pytest.raises(Exception, match="must equal train.val_every"):
         train.run(toy_params(select="best_val", checkpoint_every=4), project)
 
@@ -82,7 +84,7 @@ def test_crashed_train_stage_resumes_on_rerun(project):
         train.run(toy_params(callbacks=["toy_fusion:fail_at_3"]), project)
     state = next((project / "models/checkpoints").iterdir())
     first_run = (state / "mlflow_run_id").read_text()
-    assert sorted(p.name for p in state.glob("step_*")) == ["step_00000002"]
+    assert sorted(p.name for p in state.glob("step_*")) == ["step_00000000", "step_00000002"]   # 0: untrained
     train.run(toy_params(), project)                       # same config: same state dir, resumes at step 2
     info = json.loads((project / "models/final/MRI_PET/model.json").read_text())
     assert info["run_id"] == first_run
