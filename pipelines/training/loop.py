@@ -10,8 +10,8 @@ Every ``val_every`` steps all ranks call ``session.report`` (Ray / Tune need eve
 validation score of the :mod:`objective <pipelines.training.objective>` on the val split and, every
 ``checkpoint_every`` steps and at the end, a checkpoint directory.  With a val split, a fresh run also validates
 and reports its untrained generator as step 0, with a checkpoint: ``train.select: best_val`` then never ships a
-model that validates below its starting point, and the tune ranks a trial by the same candidates.  Rank 0 also logs per-step losses and
-sample grids to the MLflow run given in the config.
+model that validates below its starting point, and the tune ranks a trial by the same candidates.  Rank 0 also
+logs per-step losses and sample grids to the MLflow run given in the config.
 """
 from __future__ import annotations
 
