@@ -129,13 +129,15 @@ def test_the_starting_point_is_a_best_val_candidate_and_ships_when_training_only
     # one trained checkpoint above the start: that one ships
     better = _fake_checkpoint(tmp_path / "f" / "6", 6, start + 0.01) / "checkpoint.pt"
     assert select_checkpoint("best_val", better, paths + [better]).step == 6
-    # resumed from the step-0 checkpoint: no second step-0 report, val_start kept
+    # a resumed run reports no second step 0 and keeps val_start, also when it resumes from step 0 itself
+    import shutil
     resumed = LocalSession(tmp_path / "r", keep=10)
     run_loop(toy_loop_config(split_dir, steps=2, val_every=2, checkpoint_every=2, sample_dir=None), resumed)
     assert [r["step"] for r in resumed.reports] == [0, 2]
+    shutil.rmtree(tmp_path / "r" / "step_00000002")              # "crash" right after the step-0 checkpoint
     again = LocalSession(tmp_path / "r", keep=10)
     run_loop(toy_loop_config(split_dir, steps=4, val_every=2, checkpoint_every=2, sample_dir=None), again)
-    assert [r["step"] for r in again.reports] == [4]
+    assert [r["step"] for r in again.reports] == [2, 4]
     assert untrained_score(again.latest_checkpoint()) == pytest.approx(resumed.reports[0]["val_score"])
 
 
